@@ -1,0 +1,156 @@
+# cnote - one non-recursive Makefile.
+#   make            build everything (objects in build/, or build/asan with SAN=1)
+#   make test       install what the tests need (scripts/setup.sh), then run every test
+#   make run        set up, build, install the kernelspec and start JupyterLab-free console
+#   make fmt / fmt-check
+# Quiet unless V=1. Flags from pkg-config. No configure step.
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+CC ?= cc
+PKGS := libzmq jansson libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+OPT ?= -O2 -g
+# snprintf truncation is handled where it matters (paths are checked), so gcc's guesses are off
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Werror \
+	$(if $(findstring clang,$(CC)),,-Wno-format-truncation)
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP -Iproto -Ikernel/engine \
+	-Ikernel/exec $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+PROTO_SRC := $(wildcard proto/*.c)
+PROTO_OBJ := $(PROTO_SRC:%.c=$(BUILD)/%.o)
+PROTO_LIB := $(BUILD)/lib/libjp.a
+
+ENGINE_SRC := $(wildcard kernel/engine/*.c)
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+KERNEL_SRC := $(wildcard kernel/*.c)
+KERNEL_OBJ := $(KERNEL_SRC:%.c=$(BUILD)/%.o)
+EXEC_SRC := $(wildcard kernel/exec/*.c)
+EXEC_OBJ := $(EXEC_SRC:%.c=$(BUILD)/%.o)
+
+KERNEL_BIN := $(BUILD)/bin/cnote-kernel
+EXEC_BIN := $(BUILD)/bin/cnote-exec
+
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+
+ALL_C := $(shell find proto kernel tests bench -name '*.c' -o -name '*.h' 2>/dev/null)
+
+.PHONY: all test unit unit-asan fuzz integration run setup fmt fmt-check clean \
+        install-kernelspec bench
+SHARE := $(BUILD)/share/cnote
+SHARE_FILES := $(SHARE)/include/cnote.h $(SHARE)/kernelspec/logo-32x32.png \
+	$(SHARE)/kernelspec/logo-64x64.png $(SHARE)/kernelspec/logo-svg.svg
+
+all: $(KERNEL_BIN) $(EXEC_BIN) $(UNIT_BIN) $(SHARE_FILES)
+
+$(SHARE)/include/%: kernel/include/%
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+$(SHARE)/kernelspec/%: kernel/kernelspec/%
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(PROTO_LIB): $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(KERNEL_BIN): $(KERNEL_OBJ) $(ENGINE_OBJ) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) $(KERNEL_OBJ) $(ENGINE_OBJ) $(PROTO_LIB) $(PKG_LIBS) -lpthread -o $@
+
+# The executor holds the user's state: it links no ZeroMQ and no JSON library, only libc,
+# libdl and libm, so a cell sees as few foreign symbols as possible. It exports its runtime
+# (the cnote.h API) to the cells it loads.
+$(EXEC_BIN): $(EXEC_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -rdynamic $(EXEC_OBJ) -Wl,--no-as-needed -lm -ldl -lpthread -Wl,--as-needed -o $@
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(ENGINE_OBJ) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST-CC $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -Ikernel/engine -Itests/unit $< $(ENGINE_OBJ) $(PROTO_LIB) \
+		$(LDFLAGS_ALL) $(PKG_LIBS) $$(pkg-config --libs cmocka) -lpthread -o $@
+
+build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $<")
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iproto -Ikernel/engine \
+		$(PKG_CFLAGS) $< $(PROTO_SRC) $(ENGINE_SRC) $(PKG_LIBS) -o $@
+
+setup:
+	$(Q)$(STAGE) setup scripts/setup.sh
+
+unit: $(UNIT_BIN)
+	$(Q)scripts/run-unit.sh $(BUILD) $(UNIT_BIN)
+
+unit-asan:
+	$(Q)$(MAKE) --no-print-directory SAN=1 unit
+
+fuzz: $(FUZZ_BIN)
+	$(Q)for f in $(FUZZ_BIN); do echo "  FUZZ-RUN $$f"; \
+		mkdir -p build/fuzz/corpus/$$(basename $$f); \
+		$$f -runs=$${FUZZ_RUNS:-20000} -max_len=65536 -seed=1 build/fuzz/corpus/$$(basename $$f) \
+		tests/fuzz/corpus/$$(basename $$f) \
+		>build/fuzz/$$(basename $$f).log 2>&1 || { tail -40 build/fuzz/$$(basename $$f).log; exit 1; }; \
+		tail -1 build/fuzz/$$(basename $$f).log; done
+
+integration: all install-kernelspec
+	$(Q)scripts/run-integration.sh
+
+install-kernelspec: $(KERNEL_BIN) $(EXEC_BIN) $(SHARE_FILES)
+	$(Q)$(KERNEL_BIN) install --prefix $(CURDIR)/.venv >/dev/null
+
+STAGE := scripts/stage.sh
+SUB := $(MAKE) --no-print-directory
+test: setup
+	$(Q)$(STAGE) build $(SUB) all
+	$(Q)$(STAGE) fmt-check $(SUB) fmt-check
+	$(Q)$(STAGE) unit $(SUB) unit
+	$(Q)$(STAGE) unit-asan-ubsan $(SUB) unit-asan
+	$(Q)$(STAGE) fuzz $(SUB) fuzz
+	$(Q)$(STAGE) integration $(SUB) integration
+
+run: setup all install-kernelspec
+	$(Q).venv/bin/jupyter console --kernel cnote
+
+bench: setup all install-kernelspec
+	$(Q).venv/bin/python bench/kernel
+
+fmt:
+	$(Q)clang-format-14 -i $(ALL_C)
+
+fmt-check:
+	$(Q)clang-format-14 --dry-run --Werror $(ALL_C) && echo "  FMT     clean"
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,38 @@
+/*
+ * ck_frame.h - the framing between the kernel's front process and its executor (the
+ * process that holds the user's C state). A frame is an 8-byte header (type, length, both
+ * uint32 in host order: the peers are always on the same machine) and `length` bytes.
+ * Used by kernel/kexec.c (front side) and kernel/exec/ (executor side); header-only.
+ */
+#ifndef CK_FRAME_H
+#define CK_FRAME_H
+
+#include <stdint.h>
+
+#define CK_FRAME_MAX (256u << 20) /* a display of a big image fits; anything larger is refused */
+
+enum ck_frame_type {
+    /* front -> executor */
+    CKF_RUN = 1,       /* "so_path\0function\0allow_stdin(0|1)\0" */
+    CKF_LOAD = 2,      /* library path: dlopen it RTLD_GLOBAL */
+    CKF_INPUT = 3,     /* the user's answer to an input request (without newline) */
+    CKF_INPUT_EOF = 4, /* no answer: reading stdin gets end-of-file */
+    CKF_MEMLIMIT = 5,  /* decimal bytes of address space, 0 for none */
+    CKF_ACK = 6,       /* a DISPLAY frame was published: the cell may go on */
+    /* executor -> front */
+    CKF_READY = 16,     /* executor started; payload: its pid in decimal */
+    CKF_DONE = 17,      /* cell finished: JSON {"status":"ok"} or an error description */
+    CKF_DISPLAY = 18,   /* JSON {"msg_type": ..., "content": {...}} to publish on IOPub;
+                         * the executor then waits for ACK, which keeps displays in order
+                         * with the output written before and after them */
+    CKF_RESULT = 19,    /* text/plain of the cell's trailing expression */
+    CKF_INPUT_REQ = 20, /* JSON {"prompt": ..., "password": bool} */
+    CKF_LOADED = 21,    /* answer to LOAD: "" on success, else the dlerror() text */
+};
+
+struct ck_frame_hdr {
+    uint32_t type;
+    uint32_t len;
+};
+
+#endif

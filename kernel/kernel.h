@@ -1,0 +1,22 @@
+/*
+ * kernel.h - the cnote-kernel front process: options from the command line and the
+ * entry point of the protocol loop (kloop.c). main.c parses arguments and installs
+ * kernelspecs; kloop.c owns the ZeroMQ sockets and everything that happens on them.
+ */
+#ifndef CK_KERNEL_H
+#define CK_KERNEL_H
+
+struct kernel_opts {
+    const char *connection_file;
+    const char *exec_path;       /* cnote-exec binary */
+    const char *include_dir;     /* directory holding cnote.h */
+    const char *cc;              /* compiler: "gcc" (default), "clang" or a path */
+    const char *cflags;          /* default "-O2" */
+    unsigned long long memlimit; /* bytes of address space for the state process, 0 = none */
+    int interrupt_grace_ms;      /* after an interrupt, how long a cell may take to stop */
+};
+
+/* Run the kernel until shutdown. Returns the process exit status. */
+int kloop_run(const struct kernel_opts *o);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * jp_buf.h - a growable byte buffer with a mandatory size cap (after curl's dynbuf).
+ *
+ * Every buffer that holds bytes from the network or from a child process is a jp_buf
+ * with a cap, so no input can grow memory without bound. The content is always kept
+ * NUL-terminated (the terminator is not counted in len) so text can be used directly.
+ * Does not do I/O. Used by proto/, the kernel and the server.
+ */
+#ifndef JP_BUF_H
+#define JP_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct jp_buf {
+    char *data; /* NULL until the first append */
+    size_t len;
+    size_t cap;   /* allocated bytes */
+    size_t limit; /* maximum len; appends past it fail with JP_ETOOBIG */
+};
+
+/* Set up an empty buffer that may hold at most `limit` bytes. Allocates nothing. */
+void jp_buf_init(struct jp_buf *b, size_t limit);
+/* Release the memory; the buffer is empty (same limit) and reusable afterwards. */
+void jp_buf_dispose(struct jp_buf *b);
+/* Forget the content, keep the allocation. */
+void jp_buf_reset(struct jp_buf *b);
+/* Append bytes. 0, JP_ENOMEM or JP_ETOOBIG; on failure the buffer is unchanged. */
+int jp_buf_add(struct jp_buf *b, const void *data, size_t len);
+int jp_buf_adds(struct jp_buf *b, const char *s);
+int jp_buf_addf(struct jp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int jp_buf_vaddf(struct jp_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+/* Take ownership of the content (a NUL-terminated heap string, "" if empty; NULL on
+ * out-of-memory); the buffer is left empty. Release the string with jp_free (jp_alloc.h). */
+char *jp_buf_take(struct jp_buf *b);
+/* Remove the first n bytes (n <= len). */
+void jp_buf_consume(struct jp_buf *b, size_t n);
+
+#endif

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Run each cmocka unit-test binary in its own process with a time limit and add up the
+# results. Usage: scripts/run-unit.sh BUILD_DIR BINARY...
+set -u
+build=$1; shift
+pass=0; fail=0; failed=()
+for t in "$@"; do
+  log="$t.log"
+  if timeout 120 "$t" >"$log" 2>&1; then
+    n=$(grep -c '^\[       OK \]' "$log")
+    pass=$((pass + n))
+  else
+    ok=$(grep -c '^\[       OK \]' "$log"); bad=$(grep -c '^\[  FAILED  \] test_' "$log")
+    pass=$((pass + ok)); fail=$((fail + (bad > 0 ? bad : 1)))
+    failed+=("$t")
+    echo "---- $t"; tail -40 "$log"
+  fi
+done
+echo "unit ($build): $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
