@@ -34,6 +34,7 @@
 #include "ck_frame.h"
 #include "ck_intro.h"
 #include "ck_job.h"
+#include "ck_plan.h"
 #include "ck_sess.h"
 #include "jp_buf.h"
 #include "jp_conn.h"
@@ -83,6 +84,21 @@ struct kernel {
     char cflags[2048];
     char cc[PATH_MAX];
     char libgcc[PATH_MAX];
+    struct ck_plan plan; /* how to compile with the current compiler and flags */
+    char *plan_key;
+    /* The precompiled header of the prelude's leading #include lines: built in the
+     * background while the kernel is idle, used once ready and still matching. */
+    struct {
+        char path[PATH_MAX + 64]; /* .../prelude.h, "" when there is none */
+        char *text;               /* what it holds */
+        char *flags;              /* compiler and flags it was built with */
+        size_t n;                 /* prelude items it covers */
+        struct ck_job job;        /* a build in progress (job.pid > 0) */
+        char build_path[PATH_MAX + 64];
+        char *build_text, *build_flags;
+        size_t build_n;
+        unsigned gen;
+    } pch;
     unsigned long long memlimit;
     struct executor ex;
     int state_lost_note; /* the executor died while idle: say so with the next cell */
@@ -114,6 +130,7 @@ struct kernel {
         int have_next;
         struct ck_gen gen;
         struct ck_job job;
+        int step;                 /* which command of the compile plan is running */
         char base[PATH_MAX + 32]; /* workdir/cellN without extension */
         int pending_loads;
         char *result;  /* text/plain of the trailing expression */
@@ -902,6 +919,147 @@ static void split_args(const char *s, char **argv, int *argc, int max, char *sto
     }
 }
 
+static const char *pch_flags_key(struct kernel *k)
+{
+    static char key[4096 + PATH_MAX];
+    snprintf(key, sizeof key, "%s\n%s", k->cc, k->cflags);
+    return key;
+}
+
+/* When idle: start building a precompiled header for the session's include lines if the
+ * current one does not match them (or the compiler flags changed). */
+static void pch_maybe_build(struct kernel *k)
+{
+    if (k->pch.job.pid > 0 || getenv("CNOTE_NO_PCH"))
+        return;
+    size_t n = ck_session_include_prefix(&k->sess);
+    char *text = ck_session_pch_text(&k->sess, n);
+    const char *fk = pch_flags_key(k);
+    if (!text)
+        return;
+    if ((k->pch.text && strcmp(text, k->pch.text) == 0 && strcmp(fk, k->pch.flags) == 0) ||
+        (k->pch.build_text && strcmp(text, k->pch.build_text) == 0 &&
+         strcmp(fk, k->pch.build_flags) == 0)) {
+        free(text);
+        return; /* up to date, or this exact build failed before */
+    }
+    char dir[PATH_MAX + 32], file[PATH_MAX + 64], gch[PATH_MAX + 80], incf[PATH_MAX + 8];
+    snprintf(dir, sizeof dir, "%s/pch%u", k->workdir, ++k->pch.gen);
+    snprintf(file, sizeof file, "%s/prelude.h", dir);
+    snprintf(gch, sizeof gch, "%s.gch", file);
+    if (mkdir(dir, 0700) || write_file(file, text, strlen(text))) {
+        free(text);
+        return;
+    }
+    char *argv[170], store[4096];
+    int argc = 0;
+    snprintf(incf, sizeof incf, "-I%s", k->o->include_dir);
+    argv[argc++] = k->cc;
+    argv[argc++] = "-x";
+    argv[argc++] = "c-header";
+    argv[argc++] = "-fPIC";
+    argv[argc++] = "-g";
+    argv[argc++] = "-fdiagnostics-color=never";
+    argv[argc++] = "-fno-diagnostics-show-caret";
+    argv[argc++] = "-Werror=implicit-function-declaration";
+    argv[argc++] = incf;
+    split_args(k->cflags, argv, &argc, 160, store, sizeof store);
+    argv[argc++] = "-o";
+    argv[argc++] = gch;
+    argv[argc++] = file;
+    argv[argc] = NULL;
+    if (ck_job_start(&k->pch.job, argv, k->workdir, 1 << 16)) {
+        ck_job_dispose(&k->pch.job);
+        free(text);
+        return;
+    }
+    free(k->pch.build_text);
+    free(k->pch.build_flags);
+    k->pch.build_text = text;
+    k->pch.build_flags = strdup(fk);
+    k->pch.build_n = n;
+    snprintf(k->pch.build_path, sizeof k->pch.build_path, "%s", file);
+}
+
+static void pch_built(struct kernel *k)
+{
+    int st = k->pch.job.status;
+    ck_job_dispose(&k->pch.job);
+    k->pch.job.fd = -1;
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) || !k->pch.build_flags) {
+        jp_log(JP_LOG_DEBUG, "kernel", "precompiled header build failed: cells compile without");
+        return; /* build_text stays, so the same build is not retried */
+    }
+    free(k->pch.text);
+    free(k->pch.flags);
+    k->pch.text = k->pch.build_text;
+    k->pch.flags = k->pch.build_flags;
+    k->pch.n = k->pch.build_n;
+    snprintf(k->pch.path, sizeof k->pch.path, "%s", k->pch.build_path);
+    k->pch.build_text = k->pch.build_flags = NULL;
+    jp_log(JP_LOG_DEBUG, "kernel", "precompiled header ready items=%zu", k->pch.n);
+}
+
+/* The compile plan for the current compiler and flags (rebuilt when either changes). */
+static int ensure_plan(struct kernel *k, const char *pch)
+{
+    char key[4096 + 3 * PATH_MAX];
+    snprintf(key, sizeof key, "%s\n%s\n%s", k->cc, k->cflags, pch ? pch : "");
+    if (k->plan_key && strcmp(k->plan_key, key) == 0)
+        return 0;
+    char *flags[160], store[4096], incf[PATH_MAX + 8];
+    int n = 0;
+    snprintf(incf, sizeof incf, "-I%s", k->o->include_dir);
+    flags[n++] = "-fPIC";
+    flags[n++] = "-g";
+    flags[n++] = "-fdiagnostics-color=never";
+    flags[n++] = "-fno-diagnostics-show-caret";
+    flags[n++] = "-Werror=implicit-function-declaration";
+    flags[n++] = incf;
+    split_args(k->cflags, flags, &n, 150, store, sizeof store);
+    if (pch) {
+        flags[n++] = "-include";
+        flags[n++] = (char *)pch;
+    }
+    flags[n] = NULL;
+    ck_plan_dispose(&k->plan);
+    int rc = ck_plan_make(k->cc, flags, k->workdir, &k->plan);
+    if (rc)
+        return rc;
+    free(k->plan_key);
+    k->plan_key = strdup(key);
+    jp_log(JP_LOG_DEBUG, "kernel", "compile plan commands=%d direct=%d", k->plan.n, k->plan.direct);
+    return 0;
+}
+
+/* Start command `step` of the compile plan for the current cell. */
+static int compile_step(struct kernel *k, int step)
+{
+    char cfile[PATH_MAX + 40], ofile[PATH_MAX + 40], sfile[PATH_MAX + 40];
+    if (ensure_plan(k, k->cur.next.pch_items ? k->pch.path : NULL)) {
+        set_error(k, "MemoryError", "out of memory in the kernel", NULL);
+        return -1;
+    }
+    snprintf(cfile, sizeof cfile, "%s.c", k->cur.base);
+    snprintf(ofile, sizeof ofile, "%s.o", k->cur.base);
+    snprintf(sfile, sizeof sfile, "%s.s", k->cur.base);
+    char **argv = ck_plan_argv(&k->plan, step, cfile, ofile, sfile);
+    if (!argv) {
+        set_error(k, "MemoryError", "out of memory in the kernel", NULL);
+        return -1;
+    }
+    k->cur.step = step;
+    int rc = ck_job_start(&k->cur.job, argv, k->workdir, 1 << 20);
+    free(argv);
+    if (rc) {
+        set_error(k, "CompileError",
+                  k->cur.job.out.data ? k->cur.job.out.data : "cannot run the compiler", NULL);
+        ck_job_dispose(&k->cur.job);
+        return -1;
+    }
+    return 0;
+}
+
 static int cell_compile(struct kernel *k, const char *code)
 {
     char path[PATH_MAX + 400];
@@ -919,6 +1077,14 @@ static int cell_compile(struct kernel *k, const char *code)
         ensure_harvest(k, inc);
         ck_session_set_hdr_types(&k->cur.next, k->sess.hdr_types, k->sess.n_hdr_types);
         free(inc);
+    }
+    k->cur.next.pch_items = 0;
+    if (k->pch.path[0] && k->pch.flags && strcmp(k->pch.flags, pch_flags_key(k)) == 0) {
+        /* usable if it still holds exactly the first n prelude items */
+        char *t = ck_session_pch_text(&k->cur.next, k->pch.n);
+        if (t && k->pch.n <= ck_session_include_prefix(&k->cur.next) && strcmp(t, k->pch.text) == 0)
+            k->cur.next.pch_items = k->pch.n;
+        free(t);
     }
     rc = ck_gen(&k->cur.next, code, strlen(code), k->cur.cell, &k->cur.gen);
     if (rc) {
@@ -938,34 +1104,8 @@ static int cell_compile(struct kernel *k, const char *code)
     snprintf(path, sizeof path, "%s/%s", k->workdir, k->cur.cell);
     write_file(path, code, strlen(code));
 
-    char *argv[160], store[4096], ofile[PATH_MAX + 8], cfile[PATH_MAX + 8], incf[PATH_MAX + 8];
-    int argc = 0;
-    snprintf(ofile, sizeof ofile, "%s.o", k->cur.base);
-    snprintf(cfile, sizeof cfile, "%s.c", k->cur.base);
-    snprintf(incf, sizeof incf, "-I%s", k->o->include_dir);
-    argv[argc++] = k->cc;
-    argv[argc++] = "-c";
-    argv[argc++] = "-fPIC";
-    argv[argc++] = "-g";
-    argv[argc++] = "-fdiagnostics-color=never";
-    argv[argc++] = "-fno-diagnostics-show-caret";
-    argv[argc++] = "-Werror=implicit-function-declaration";
-    argv[argc++] = incf;
-    split_args(k->cflags, argv, &argc, 140, store, sizeof store);
-    argv[argc++] = "-o";
-    argv[argc++] = ofile;
-    argv[argc++] = cfile;
-    argv[argc] = NULL;
-    k->cur.t0 = k->cur.t0 ? k->cur.t0 : jp_time_mono_ms();
-    if (ck_job_start(&k->cur.job, argv, k->workdir, 1 << 20)) {
-        set_error(k, "CompileError",
-                  k->cur.job.out.data ? k->cur.job.out.data
-                                      : "cannot run the "
-                                        "compiler",
-                  NULL);
-        ck_job_dispose(&k->cur.job);
+    if (compile_step(k, 0))
         return -1;
-    }
     k->cur.phase = PH_COMPILE;
     return 0;
 }
@@ -1059,6 +1199,11 @@ static void job_done(struct kernel *k)
             free(ev);
         }
         ck_job_dispose(&k->cur.job);
+        if (k->cur.step + 1 < k->plan.n) {
+            if (compile_step(k, k->cur.step + 1))
+                cell_finish(k);
+            return;
+        }
         link_start(k);
         return;
     }
@@ -1954,6 +2099,7 @@ int kloop_run(const struct kernel_opts *o)
     k->o = o;
     k->ex.ctl = k->ex.out = k->ex.err = -1;
     k->cur.job.fd = -1;
+    k->pch.job.fd = -1;
     jp_buf_init(&k->ex.in, CK_FRAME_MAX + 64);
     jp_buf_init(&k->ex.partial[0], 16);
     jp_buf_init(&k->ex.partial[1], 16);
@@ -2002,13 +2148,14 @@ int kloop_run(const struct kernel_opts *o)
         goto out;
     pthread_create(&k->hb_thread, NULL, heartbeat, k);
     publish_status(k, NULL, "starting");
+    pch_maybe_build(k);
     jp_log(JP_LOG_INFO, "kernel", "started pid=%d workdir=%s", (int)getpid(), k->workdir);
 
     while (!k->quit) {
-        zmq_pollitem_t items[8];
+        zmq_pollitem_t items[9];
         int n = 0;
         int i_ctl = -1, i_shell = -1, i_stdin, i_sig, i_exctl = -1, i_out = -1, i_err = -1,
-            i_job = -1;
+            i_job = -1, i_pch = -1;
         items[n] = (zmq_pollitem_t){k->control, 0, ZMQ_POLLIN, 0};
         i_ctl = n++;
         items[n] = (zmq_pollitem_t){k->stdin_s, 0, ZMQ_POLLIN, 0};
@@ -2034,6 +2181,10 @@ int kloop_run(const struct kernel_opts *o)
         if (k->cur.job.fd >= 0 && (k->cur.phase == PH_COMPILE || k->cur.phase == PH_LINK)) {
             items[n] = (zmq_pollitem_t){NULL, k->cur.job.fd, ZMQ_POLLIN, 0};
             i_job = n++;
+        }
+        if (k->pch.job.fd >= 0) {
+            items[n] = (zmq_pollitem_t){NULL, k->pch.job.fd, ZMQ_POLLIN, 0};
+            i_pch = n++;
         }
         long timeout = -1;
         if (k->cur.kill_at) {
@@ -2065,6 +2216,10 @@ int kloop_run(const struct kernel_opts *o)
             exec_died(k);
         if (i_job >= 0 && items[i_job].revents && ck_job_poll(&k->cur.job))
             job_done(k);
+        if (i_pch >= 0 && items[i_pch].revents && ck_job_poll(&k->pch.job))
+            pch_built(k);
+        if (!k->cur.req && k->pch.job.pid <= 0)
+            pch_maybe_build(k);
         if (items[i_ctl].revents) {
             struct jp_msg *m;
             while (!k->quit && (m = recv_msg(k, k->control, "control")))
@@ -2110,6 +2265,13 @@ out:
     ck_session_dispose(&k->sess);
     ck_names_dispose(&k->hdr);
     free(k->hdr_key);
+    ck_plan_dispose(&k->plan);
+    free(k->plan_key);
+    ck_job_dispose(&k->pch.job);
+    free(k->pch.text);
+    free(k->pch.flags);
+    free(k->pch.build_text);
+    free(k->pch.build_flags);
     for (size_t i = 0; i < k->n_libs; i++)
         free(k->libs[i].path);
     free(k->libs);

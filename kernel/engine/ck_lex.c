@@ -147,8 +147,12 @@ static size_t scan_quoted(const char *s, size_t len, size_t i, int *line, int *u
     while (i < len) {
         char c = s[i];
         if (c == '\\') {
-            if (i + 1 < len && s[i + 1] == '\n')
+            if (i + 1 < len && s[i + 1] == '\n') {
                 (*line)++;
+            } else if (i + 2 < len && s[i + 1] == '\r' && s[i + 2] == '\n') {
+                (*line)++; /* a CRLF splice */
+                i++;
+            }
             i += 2;
             continue;
         }
@@ -193,6 +197,8 @@ int ck_lex(const char *s, size_t len, struct ck_toks *t)
             size_t j = skip_splices(s, len, i, &line);
             if (j != i) {
                 i = j;
+                if (i == len)
+                    t->trailing_backslash = 1;
                 continue;
             }
             if (i + 1 == len) {
@@ -238,10 +244,25 @@ int ck_lex(const char *s, size_t len, struct ck_toks *t)
                     size_t j = skip_splices(s, len, i, &line);
                     if (j != i) {
                         i = j;
+                        if (i == len)
+                            t->trailing_backslash = unterminated = 1;
                         continue;
                     }
                     if (i + 1 == len)
                         t->trailing_backslash = unterminated = 1;
+                } else if (s[i] == '"' || s[i] == '\'') {
+                    /* no comment starts inside quotes; a lone ' (#error don't) stops at
+                     * the newline like the directive */
+                    int quote_open = 0;
+                    i = scan_quoted(s, len, i, &line, &quote_open);
+                    continue;
+                } else if (s[i] == '/' && i + 1 < len && s[i + 1] == '/') {
+                    /* a line comment: nothing in it opens a block comment */
+                    while (i < len && s[i] != '\n') {
+                        size_t j = skip_splices(s, len, i, &line);
+                        i = j != i ? j : i + 1;
+                    }
+                    break;
                 } else if (s[i] == '/' && i + 1 < len && s[i + 1] == '*') {
                     size_t j = i + 2;
                     while (j < len && !(s[j] == '*' && j + 1 < len && s[j + 1] == '/')) {

@@ -140,6 +140,7 @@ int ck_session_clone(struct ck_session *d, const struct ck_session *s)
 {
     memset(d, 0, sizeof *d);
     d->serial = s->serial;
+    d->pch_items = s->pch_items;
     for (size_t i = 0; i < s->n_items; i++) {
         const struct ck_item *it = &s->items[i];
         if (add_item(d, it->kind, it->key, it->text, it->cell, it->line, it->names))
@@ -255,6 +256,28 @@ char *ck_session_includes(const struct ck_session *s)
             jp_buf_dispose(&b);
             return NULL;
         }
+    return jp_buf_take(&b);
+}
+
+size_t ck_session_include_prefix(const struct ck_session *s)
+{
+    size_t n = 0;
+    while (n < s->n_items && s->items[n].kind == CK_ITEM_INCLUDE)
+        n++;
+    return n;
+}
+
+char *ck_session_pch_text(const struct ck_session *s, size_t n)
+{
+    struct jp_buf b;
+    jp_buf_init(&b, 1 << 20);
+    int rc = jp_buf_adds(&b, "#include <cnote.h>\n");
+    for (size_t i = 0; !rc && i < n && i < s->n_items; i++)
+        rc = jp_buf_addf(&b, "%s\n", s->items[i].text);
+    if (rc) {
+        jp_buf_dispose(&b);
+        return NULL;
+    }
     return jp_buf_take(&b);
 }
 
@@ -1126,8 +1149,12 @@ int ck_gen(struct ck_session *s, const char *src, size_t len, const char *cell, 
     }
 
     /* assemble: prelude, live declarations, this cell */
-    CHECK(jp_buf_adds(&g->code, "#include <cnote.h>\n"));
-    for (size_t i = 0; i < s->n_items; i++) {
+    /* what the precompiled header holds is left out (it only stays valid while those
+     * items are unchanged: the caller checks that before setting pch_items) */
+    size_t skip = s->pch_items <= ck_session_include_prefix(s) ? s->pch_items : 0;
+    if (!s->pch_items)
+        CHECK(jp_buf_adds(&g->code, "#include <cnote.h>\n"));
+    for (size_t i = skip; i < s->n_items; i++) {
         const struct ck_item *it = &s->items[i];
         if (strcmp(it->cell, cell) == 0)
             continue; /* this cell's own items are emitted in place below */

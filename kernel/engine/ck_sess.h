@@ -51,6 +51,10 @@ struct ck_session {
     char **hdr_types;
     size_t n_hdr_types;
     unsigned serial; /* increases with every generated cell */
+    /* The first pch_items prelude items (all #include lines) and cnote.h are in a
+     * precompiled header the compiler is given with -include: ck_gen leaves them out. 0: no
+     * precompiled header. Set by the caller; copied by ck_session_clone. */
+    size_t pch_items;
 };
 
 /* An empty session whose prelude holds the default includes. 0 or JP_ENOMEM. */
@@ -64,6 +68,11 @@ int ck_session_set_hdr_types(struct ck_session *s, char *const *names, size_t n)
 int ck_session_is_type(const struct ck_session *s, const char *name, size_t len);
 /* The live (not stale) symbol called name, or NULL. */
 const struct ck_sym *ck_session_find(const struct ck_session *s, const char *name, size_t len);
+/* How many leading prelude items are #include lines (what a precompiled header can hold). */
+size_t ck_session_include_prefix(const struct ck_session *s);
+/* The text of cnote.h's include and the first n prelude items, for a precompiled header.
+ * Caller frees; NULL on out-of-memory. */
+char *ck_session_pch_text(const struct ck_session *s, size_t n);
 /* The include lines of the prelude, one per line, as a C text (for harvesting). Caller frees. */
 char *ck_session_includes(const struct ck_session *s);
 /* The same followed by the #include lines of cell text src that the prelude lacks. */
