@@ -1159,6 +1159,8 @@ static void run_start(struct kernel *k)
 static void job_done(struct kernel *k)
 {
     int st = k->cur.job.status;
+    jp_log(JP_LOG_DEBUG, "kernel", "step done phase=%d step=%d t=%lld", k->cur.phase, k->cur.step,
+           (long long)(jp_time_mono_ms() - k->cur.t0));
     int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
     const char *out = k->cur.job.out.data ? k->cur.job.out.data : "";
     if (k->cur.interrupted) {
@@ -1519,6 +1521,7 @@ static char *crash_site(struct kernel *k, const char *so, unsigned long off)
 
 static void on_done(struct kernel *k, const char *data, size_t len)
 {
+    jp_log(JP_LOG_DEBUG, "kernel", "run done t=%lld", (long long)(jp_time_mono_ms() - k->cur.t0));
     json_error_t je;
     json_t *d = json_loadb(data, len, 0, &je);
     const char *status = json_string_value(json_object_get(d, "status"));

@@ -296,11 +296,14 @@ static size_t chunk_end(const char *src, const struct ck_toks *t, size_t i)
                            (IS(j - 1, "struct") || IS(j - 1, "union") || IS(j - 1, "enum") ||
                             (TOK(j - 1)->kind == CK_TOK_IDENT && j >= i + 2 &&
                              (IS(j - 2, "struct") || IS(j - 2, "union") || IS(j - 2, "enum"))) ||
-                            IS(j - 1, ")"));
-            if (tag_body && IS(j - 1, ")")) {
+                            IS(j - 1, ")") ||
+                            (TOK(j - 1)->kind == CK_TOK_IDENT && j >= i + 2 && IS(j - 2, ")")));
+            /* the ')' before the body, or before the tag in `struct __attribute__((x)) S {` */
+            size_t paren = IS(j - 1, ")") || j < i + 2 ? j - 1 : j - 2;
+            if (tag_body && IS(paren, ")")) {
                 /* `struct S __attribute__((packed)) {` : still a tag body only if the
                  * parenthesised group is an attribute */
-                size_t k2 = j - 1;
+                size_t k2 = paren;
                 int depth = 0;
                 while (k2 > i) {
                     if (IS(k2, ")"))

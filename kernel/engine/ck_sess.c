@@ -503,6 +503,9 @@ static int stale_by_type(struct gen *G, const char *names, const char *what)
 {
     int rc = 0;
     struct ck_toks tk = {0};
+    int shown = (int)strlen(names); /* the names without the list's trailing space */
+    while (shown > 0 && names[shown - 1] == ' ')
+        shown--;
     for (size_t i = 0; i < G->s->n_syms; i++) {
         struct ck_sym *y = &G->s->syms[i];
         if (y->stale)
@@ -514,10 +517,10 @@ static int stale_by_type(struct gen *G, const char *names, const char *what)
             if (word_in(names, y->type + tk.v[j].start, tk.v[j].len)) {
                 y->stale = 1;
                 CHECK(jp_buf_addf(&G->g->warnings,
-                                  "warning: %s '%s' changed; '%s' (defined in %s) was built "
+                                  "warning: %s '%.*s' changed; '%s' (defined in %s) was built "
                                   "with the old definition and is hidden from now on - re-run "
                                   "%s to define it again\n",
-                                  what, names, y->name, y->cell, y->cell));
+                                  what, shown, names, y->name, y->cell, y->cell));
                 break;
             }
         }
@@ -1016,9 +1019,23 @@ static int gen_define(struct gen *G, const struct ck_chunk *c)
     if (!text)
         return JP_ENOMEM;
     long at;
-    while ((at = find_item(G->s, key)) >= 0)
+    int same = 0; /* the prelude holds this very definition already */
+    while (!rc && (at = find_item(G->s, key)) >= 0) {
+        char *a = squash(G->s->items[at].text), *b = squash(text);
+        if (a && b)
+            same = strcmp(a, b) == 0;
+        else
+            rc = JP_ENOMEM;
+        free(a);
+        free(b);
         remove_item(G->s, (size_t)at);
-    rc = add_item(G->s, CK_ITEM_DEFINE, key, text, G->cell, k->line, name);
+    }
+    if (!rc)
+        rc = add_item(G->s, CK_ITEM_DEFINE, key, text, G->cell, k->line, name);
+    /* globals declared with the name (`int arr[N]`) would read differently from now on (or
+     * not compile after #undef): hide them like globals of a changed type */
+    if (!rc && !same && *name)
+        rc = stale_by_type(G, name, "macro");
     if (!rc)
         rc = line_directive(&G->filescope, k->line, G->cell);
     if (!rc)

@@ -195,6 +195,38 @@ void *realloc(void *old, size_t n)
     return p;
 }
 
+/* ---- processes started by cells ----
+ * stdout is fully buffered for speed; a child started by the cell writes straight to the
+ * pipe, so without a flush first its output would overtake what the cell printed before
+ * (and a forked child would print the parent's buffer a second time). */
+
+int system(const char *cmd)
+{
+    static int (*real)(const char *);
+    if (!real)
+        real = (int (*)(const char *))dlsym(RTLD_NEXT, "system");
+    fflush(NULL);
+    return real ? real(cmd) : -1;
+}
+
+FILE *popen(const char *cmd, const char *mode)
+{
+    static FILE *(*real)(const char *, const char *);
+    if (!real)
+        real = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "popen");
+    fflush(NULL);
+    return real ? real(cmd, mode) : NULL;
+}
+
+pid_t fork(void)
+{
+    static pid_t (*real)(void);
+    if (!real)
+        real = (pid_t(*)(void))dlsym(RTLD_NEXT, "fork");
+    fflush(NULL);
+    return real ? real() : -1;
+}
+
 /* ---- signals ---- */
 
 static void on_fault(int sig, siginfo_t *si, void *ucv)
