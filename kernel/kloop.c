@@ -95,6 +95,7 @@ struct kernel {
         size_t n;                 /* prelude items it covers */
         struct ck_job job;        /* a build in progress (job.pid > 0) */
         char build_path[PATH_MAX + 64];
+        char old_path[PATH_MAX + 64]; /* a replaced header, removed once no compile runs */
         char *build_text, *build_flags;
         size_t build_n;
         unsigned gen;
@@ -990,6 +991,8 @@ static void pch_built(struct kernel *k)
         jp_log(JP_LOG_DEBUG, "kernel", "precompiled header build failed: cells compile without");
         return; /* build_text stays, so the same build is not retried */
     }
+    if (k->pch.path[0])
+        snprintf(k->pch.old_path, sizeof k->pch.old_path, "%s", k->pch.path);
     free(k->pch.text);
     free(k->pch.flags);
     k->pch.text = k->pch.build_text;
@@ -998,6 +1001,21 @@ static void pch_built(struct kernel *k)
     snprintf(k->pch.path, sizeof k->pch.path, "%s", k->pch.build_path);
     k->pch.build_text = k->pch.build_flags = NULL;
     jp_log(JP_LOG_DEBUG, "kernel", "precompiled header ready items=%zu", k->pch.n);
+}
+
+/* Delete a replaced precompiled header (its directory holds prelude.h and prelude.h.gch). */
+static void pch_remove_old(struct kernel *k)
+{
+    char f[PATH_MAX + 80];
+    snprintf(f, sizeof f, "%s.gch", k->pch.old_path);
+    unlink(f);
+    unlink(k->pch.old_path);
+    char *slash = strrchr(k->pch.old_path, '/');
+    if (slash) {
+        *slash = '\0';
+        rmdir(k->pch.old_path);
+    }
+    k->pch.old_path[0] = '\0';
 }
 
 /* The compile plan for the current compiler and flags (rebuilt when either changes). */
@@ -1148,6 +1166,13 @@ static void run_start(struct kernel *k)
     int n = snprintf(payload, sizeof payload, "%s.so%c%s%c%c", k->cur.base, 0, k->cur.gen.fn, 0,
                      k->cur.allow_stdin ? '1' : '0');
     k->cur.t_compiled = jp_time_mono_ms();
+    /* the object and assembly files are not needed once linked (the .so stays: addr2line
+     * reads it to name the line of a crash) */
+    char tmp[PATH_MAX + 40];
+    snprintf(tmp, sizeof tmp, "%s.o", k->cur.base);
+    unlink(tmp);
+    snprintf(tmp, sizeof tmp, "%s.s", k->cur.base);
+    unlink(tmp);
     if (exec_send(k, CKF_RUN, payload, (size_t)n + 1)) {
         set_error(k, "KernelStateLost", "the C state process is not running", NULL);
         cell_finish(k);
@@ -2221,6 +2246,8 @@ int kloop_run(const struct kernel_opts *o)
             job_done(k);
         if (i_pch >= 0 && items[i_pch].revents && ck_job_poll(&k->pch.job))
             pch_built(k);
+        if (!k->cur.req && k->pch.old_path[0])
+            pch_remove_old(k);
         if (!k->cur.req && k->pch.job.pid <= 0)
             pch_maybe_build(k);
         if (items[i_ctl].revents) {

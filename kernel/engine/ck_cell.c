@@ -259,9 +259,11 @@ static void classify(const char *src, const struct ck_toks *t, ck_is_type_fn is_
     ch->kind = CK_CHUNK_DECL;
 }
 
-/* Where does the chunk that starts at token i end? Returns the index after its last token. */
-static size_t chunk_end(const char *src, const struct ck_toks *t, size_t i)
+/* Where does the chunk that starts at token i end? Returns the index after its last token;
+ * *closed tells whether a ';' or a block's '}' ended it (not the end of the cell). */
+static size_t chunk_end(const char *src, const struct ck_toks *t, size_t i, int *closed)
 {
+    *closed = 1;
     size_t end = t->n - 1; /* EOF */
     size_t j = i;
     int is_if = IS(i, "if"), is_do = IS(i, "do");
@@ -299,7 +301,9 @@ static size_t chunk_end(const char *src, const struct ck_toks *t, size_t i)
                             IS(j - 1, ")") ||
                             (TOK(j - 1)->kind == CK_TOK_IDENT && j >= i + 2 && IS(j - 2, ")")));
             /* the ')' before the body, or before the tag in `struct __attribute__((x)) S {` */
-            size_t paren = IS(j - 1, ")") || j < i + 2 ? j - 1 : j - 2;
+            size_t paren = j - 1;
+            if (tag_body && !IS(j - 1, ")") && j >= i + 2)
+                paren = j - 2;
             if (tag_body && IS(paren, ")")) {
                 /* `struct S __attribute__((packed)) {` : still a tag body only if the
                  * parenthesised group is an attribute */
@@ -317,11 +321,28 @@ static size_t chunk_end(const char *src, const struct ck_toks *t, size_t i)
                 tag_body = k2 > i && (IS(k2 - 1, "__attribute__") || IS(k2 - 1, "_Alignas"));
             }
             int init = saw_eq || (j > i && (IS(j - 1, "=") || IS(j - 1, ",")));
+            if (!init && j > i && IS(j - 1, ")")) {
+                /* `(pt){1, 2}`: a compound literal when the parenthesis starts the chunk or
+                 * follows an operator; a parameter list follows a name or a ')' */
+                size_t open = j - 1;
+                int depth = 0;
+                while (open > i) {
+                    if (IS(open, ")"))
+                        depth++;
+                    else if (IS(open, "(") && --depth == 0)
+                        break;
+                    open--;
+                }
+                init = IS(open, "(") && (open == i || (TOK(open - 1)->kind == CK_TOK_PUNCT &&
+                                                       !IS(open - 1, ")") && !IS(open - 1, "]")));
+            }
             j = close + 1;
             if (tag_body || init)
                 continue;
-            if (close >= end)
+            if (close >= end) {
+                *closed = 0;
                 return end;
+            }
             /* a body or block ended: the chunk ends here unless it goes on */
             if (is_do)
                 continue;
@@ -334,6 +355,7 @@ static size_t chunk_end(const char *src, const struct ck_toks *t, size_t i)
         }
         j++;
     }
+    *closed = 0;
     return end;
 }
 
@@ -381,9 +403,8 @@ int ck_split(const char *src, const struct ck_toks *t, ck_is_type_fn is_type, vo
                     ch.kind = CK_CHUNK_PP;
             }
         } else {
-            ch.te = chunk_end(src, t, i);
-            const struct ck_tok *last = TOK(ch.te - 1);
-            int closed = ck_tok_is(src, last, ";") || ck_tok_is(src, last, "}");
+            int closed;
+            ch.te = chunk_end(src, t, i, &closed);
             if (!closed)
                 ch.flags |= CK_F_NOSEMI;
             unsigned keep = ch.flags;

@@ -276,7 +276,8 @@ int ck_names_scan(const char *text, size_t len, struct ck_names *out, char ***ty
     }
     if (rc)
         goto out;
-    qsort(out->v, out->n, sizeof *out->v, cmp_name);
+    if (out->n) /* v is NULL when nothing was found */
+        qsort(out->v, out->n, sizeof *out->v, cmp_name);
     /* drop duplicates, keeping the first (any declaration will do) */
     size_t w = 0;
     for (size_t i = 0; i < out->n; i++) {
@@ -503,7 +504,8 @@ int ck_complete(const struct ck_session *s, const struct ck_names *hdr, const ch
         memcpy(p + a + 1, out->types[i], t + 1);
         out->matches[i] = p;
     }
-    qsort(out->matches, out->n, sizeof *out->matches, cmp_pstr);
+    if (out->n) /* matches is NULL when there are none */
+        qsort(out->matches, out->n, sizeof *out->matches, cmp_pstr);
     for (size_t i = 0; i < out->n; i++) {
         const char *t = out->matches[i] + strlen(out->matches[i]) + 1;
         char *c = xstrndup(t, strlen(t));

@@ -800,6 +800,10 @@ static int gen_decl(struct gen *G, const struct ck_chunk *c)
         for (size_t i = d[k].name + 1; i < d[k].de; i++)
             if (IS(i, "["))
                 in_place = in_place || has_init;
+        /* so does a const pointer (`char *const p = ...`): it cannot be assigned either */
+        for (size_t i = d[k].db; i < d[k].name; i++)
+            if (IS(i, "const"))
+                in_place = in_place || has_init;
         if (d[k].unsized_array && has_init) {
             long cnt = count_init(src, t, d[k].ib, d[k].ie);
             if (cnt > 0) {
@@ -1018,23 +1022,27 @@ static int gen_define(struct gen *G, const struct ck_chunk *c)
     char *text = xstrndup(src + k->start, k->len);
     if (!text)
         return JP_ENOMEM;
-    long at;
-    int same = 0; /* the prelude holds this very definition already */
-    while (!rc && (at = find_item(G->s, key)) >= 0) {
+    long at = find_item(G->s, key);
+    if (at >= 0) {
+        /* The same definition again (a cell re-run) stays where it is: moved to this cell it
+         * would come after the extern declarations that use it (`extern int arr[N]`). */
         char *a = squash(G->s->items[at].text), *b = squash(text);
-        if (a && b)
-            same = strcmp(a, b) == 0;
-        else
+        int same = a && b && strcmp(a, b) == 0;
+        if (!a || !b)
             rc = JP_ENOMEM;
         free(a);
         free(b);
-        remove_item(G->s, (size_t)at);
+        if (rc || same) {
+            free(text);
+            return rc;
+        }
     }
-    if (!rc)
-        rc = add_item(G->s, CK_ITEM_DEFINE, key, text, G->cell, k->line, name);
-    /* globals declared with the name (`int arr[N]`) would read differently from now on (or
-     * not compile after #undef): hide them like globals of a changed type */
-    if (!rc && !same && *name)
+    while ((at = find_item(G->s, key)) >= 0)
+        remove_item(G->s, (size_t)at);
+    rc = add_item(G->s, CK_ITEM_DEFINE, key, text, G->cell, k->line, name);
+    /* globals declared with the name would read differently from now on, or not compile
+     * after #undef: hide them like globals of a changed type */
+    if (!rc && *name)
         rc = stale_by_type(G, name, "macro");
     if (!rc)
         rc = line_directive(&G->filescope, k->line, G->cell);

@@ -141,3 +141,11 @@ def test_jupyter_console_runs_cells():
                          input="int cons_a = 20;\ncons_a + 22\n", capture_output=True,
                          text=True, timeout=120)
     assert "Out[2]: 42" in out.stdout, out.stdout + out.stderr
+
+
+def test_trailing_compound_literal_and_const_pointer(kc):
+    ok(kc, "typedef struct { int a, b; } cl_pt;")
+    assert value(kc, "(cl_pt){1, 2}") == "<struct: 8 bytes>"
+    assert value(kc, "((cl_pt){3, 4}).b") == "4"
+    ok(kc, 'const char *const cl_name = "abc";')
+    assert value(kc, "cl_name") == '"abc"'
