@@ -920,6 +920,20 @@ static void split_args(const char *s, char **argv, int *argc, int max, char *sto
     }
 }
 
+/* The flags every cell compile gets, for gcc or clang (which spells a few differently). */
+static int base_flags(struct kernel *k, char **flags, int n, char *incf, size_t incflen)
+{
+    int clang = strstr(k->cc, "clang") != NULL;
+    snprintf(incf, incflen, "-I%s", k->o->include_dir);
+    flags[n++] = "-fPIC";
+    flags[n++] = "-g";
+    flags[n++] = clang ? "-fno-color-diagnostics" : "-fdiagnostics-color=never";
+    flags[n++] = clang ? "-fno-caret-diagnostics" : "-fno-diagnostics-show-caret";
+    flags[n++] = "-Werror=implicit-function-declaration";
+    flags[n++] = incf;
+    return n;
+}
+
 static const char *pch_flags_key(struct kernel *k)
 {
     static char key[4096 + PATH_MAX];
@@ -954,16 +968,10 @@ static void pch_maybe_build(struct kernel *k)
     }
     char *argv[170], store[4096];
     int argc = 0;
-    snprintf(incf, sizeof incf, "-I%s", k->o->include_dir);
     argv[argc++] = k->cc;
     argv[argc++] = "-x";
     argv[argc++] = "c-header";
-    argv[argc++] = "-fPIC";
-    argv[argc++] = "-g";
-    argv[argc++] = "-fdiagnostics-color=never";
-    argv[argc++] = "-fno-diagnostics-show-caret";
-    argv[argc++] = "-Werror=implicit-function-declaration";
-    argv[argc++] = incf;
+    argc = base_flags(k, argv, argc, incf, sizeof incf);
     split_args(k->cflags, argv, &argc, 160, store, sizeof store);
     argv[argc++] = "-o";
     argv[argc++] = gch;
@@ -1026,14 +1034,7 @@ static int ensure_plan(struct kernel *k, const char *pch)
     if (k->plan_key && strcmp(k->plan_key, key) == 0)
         return 0;
     char *flags[160], store[4096], incf[PATH_MAX + 8];
-    int n = 0;
-    snprintf(incf, sizeof incf, "-I%s", k->o->include_dir);
-    flags[n++] = "-fPIC";
-    flags[n++] = "-g";
-    flags[n++] = "-fdiagnostics-color=never";
-    flags[n++] = "-fno-diagnostics-show-caret";
-    flags[n++] = "-Werror=implicit-function-declaration";
-    flags[n++] = incf;
+    int n = base_flags(k, flags, 0, incf, sizeof incf);
     split_args(k->cflags, flags, &n, 150, store, sizeof store);
     if (pch) {
         flags[n++] = "-include";

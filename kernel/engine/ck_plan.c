@@ -5,6 +5,7 @@
  */
 #include "ck_plan.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,12 @@ int ck_plan_make(const char *cc, char *const flags[], const char *dir, struct ck
     argv[a++] = OBJ_MARK;
     argv[a++] = SRC_MARK;
     argv[a] = NULL;
+    /* clang checks that the source exists even for -###: give it an empty one */
+    char touch[4096 + 32];
+    snprintf(touch, sizeof touch, "%s/" SRC_MARK, dir);
+    FILE *f = fopen(touch, "a");
+    if (f)
+        fclose(f);
     jp_buf_init(&o, 1 << 20);
     int st = ck_run(argv, dir, &o, 10000);
     free(argv);
@@ -129,8 +136,8 @@ int ck_plan_make(const char *cc, char *const flags[], const char *dir, struct ck
         /* command lines are the ones starting with a space */
         char *save = NULL;
         for (char *line = strtok_r(o.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            if (line[0] != ' ')
-                continue;
+            if (line[0] != ' ' || (line[1] != '"' && line[1] != '/'))
+                continue; /* not a command: clang also prints " (in-process)" */
             if (out->n == CK_PLAN_MAX_CMDS) {
                 out->n++; /* too many: not understood */
                 break;

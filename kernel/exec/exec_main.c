@@ -437,11 +437,13 @@ static void send_done(void)
             off = (unsigned long)((char *)fault.pc - (char *)di.dli_fbase);
             fn = di.dli_sname ? di.dli_sname : "";
         }
+        const char *what = fault_text(fault.sig, fault.code);
+        if ((fault.sig == SIGSEGV || fault.sig == SIGBUS) && (uintptr_t)fault.addr < 4096)
+            what = "segmentation fault (NULL pointer dereference)";
         n = snprintf(msg, sizeof msg,
                      "{\"status\":\"error\",\"ename\":\"%s\",\"evalue\":\"%s\",\"addr\":\"%p\","
                      "\"so\":\"%s\",\"offset\":%lu,\"symbol\":\"%s\",\"tainted\":true}",
-                     sig_name(fault.sig), fault_text(fault.sig, fault.code), fault.addr, so, off,
-                     fn);
+                     sig_name(fault.sig), what, fault.addr, so, off, fn);
     }
     if (n < 0 || (size_t)n >= sizeof msg)
         n = snprintf(msg, sizeof msg, "{\"status\":\"error\",\"ename\":\"%s\",\"evalue\":\"\"}",

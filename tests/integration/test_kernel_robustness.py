@@ -149,3 +149,19 @@ def test_trailing_compound_literal_and_const_pointer(kc):
     assert value(kc, "((cl_pt){3, 4}).b") == "4"
     ok(kc, 'const char *const cl_name = "abc";')
     assert value(kc, "cl_name") == '"abc"'
+
+
+def test_clang_can_compile_the_cells(fresh_kc):
+    kc = fresh_kc
+    ok(kc, "%cc clang")
+    ok(kc, "int cl_x = 5;\nint cl_twice(int a) { return 2 * a; }")
+    assert value(kc, "cl_twice(cl_x)") == "10"
+    res = fails(kc, "int cl_bad = ;", ename="CompileError")
+    assert "In[" in res.error_text()
+    ok(kc, "%cc gcc")
+    assert value(kc, "cl_twice(cl_x) + 1") == "11"   # gcc cells call clang-compiled code
+
+
+def test_null_dereference_is_named(kc):
+    res = fails(kc, "int *nd_p = 0;\n*nd_p = 1;", ename="SIGSEGV")
+    assert "NULL pointer" in res.error_text()
