@@ -136,7 +136,7 @@ int ck_plan_make(const char *cc, char *const flags[], const char *dir, struct ck
         /* command lines are the ones starting with a space */
         char *save = NULL;
         for (char *line = strtok_r(o.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            if (line[0] != ' ' || (line[1] != '"' && line[1] != '/'))
+            if (line[0] != ' ' || line[1] == '(')
                 continue; /* not a command: clang also prints " (in-process)" */
             if (out->n == CK_PLAN_MAX_CMDS) {
                 out->n++; /* too many: not understood */
