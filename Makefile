@@ -16,15 +16,17 @@ endif
 
 CC ?= cc
 PKGS := libzmq jansson libcrypto
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+SERVER_PKGS := $(PKGS) libwebsockets libuv sqlite3
+PKG_CFLAGS := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SERVER_LIBS := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null)
 
 OPT ?= -O2 -g
 # snprintf truncation is handled where it matters (paths are checked), so gcc's guesses are off
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Werror \
 	$(if $(findstring clang,$(CC)),,-Wno-format-truncation)
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP -Iproto -Ikernel/engine \
-	-Ikernel/exec $(PKG_CFLAGS) $(CFLAGS)
+	-Ikernel/exec -Iserver $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
 
 ifeq ($(V),1)
@@ -44,16 +46,21 @@ KERNEL_OBJ := $(KERNEL_SRC:%.c=$(BUILD)/%.o)
 EXEC_SRC := $(wildcard kernel/exec/*.c)
 EXEC_OBJ := $(EXEC_SRC:%.c=$(BUILD)/%.o)
 
+SERVER_SRC := $(wildcard server/*.c)
+SERVER_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out server/main.c,$(SERVER_SRC)))
+SERVER_BIN := $(BUILD)/bin/cnote-server
+
 KERNEL_BIN := $(BUILD)/bin/cnote-kernel
 EXEC_BIN := $(BUILD)/bin/cnote-exec
 
-UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
-UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+UNIT_SRC := $(wildcard tests/unit/proto/test_*.c tests/unit/kernel/test_*.c)
+SERVER_UNIT_SRC := $(wildcard tests/unit/server/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC) $(SERVER_UNIT_SRC))
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 
-ALL_C := $(shell find proto kernel tests bench -name '*.c' -o -name '*.h' 2>/dev/null)
+ALL_C := $(shell find proto kernel server tests bench -name '*.c' -o -name '*.h' 2>/dev/null)
 
 .PHONY: all test unit unit-asan fuzz integration run setup fmt fmt-check clean \
         install-kernelspec bench
@@ -61,7 +68,18 @@ SHARE := $(BUILD)/share/cnote
 SHARE_FILES := $(SHARE)/include/cnote.h $(SHARE)/kernelspec/logo-32x32.png \
 	$(SHARE)/kernelspec/logo-64x64.png $(SHARE)/kernelspec/logo-svg.svg
 
-all: $(KERNEL_BIN) $(EXEC_BIN) $(UNIT_BIN) $(SHARE_FILES)
+BUILD_KSPEC := $(BUILD)/share/jupyter/kernels/cnote/kernel.json
+
+all: $(KERNEL_BIN) $(EXEC_BIN) $(SERVER_BIN) $(UNIT_BIN) $(SHARE_FILES) $(BUILD_KSPEC)
+
+# the server finds cnote's own kernelspec next to its binary (build/share/jupyter)
+$(BUILD_KSPEC): $(KERNEL_BIN) $(EXEC_BIN) $(SHARE_FILES)
+	$(Q)$(KERNEL_BIN) install --prefix $(CURDIR)/$(BUILD) >/dev/null
+
+$(SERVER_BIN): $(BUILD)/server/main.o $(SERVER_LIB_OBJ) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) $^ $(SERVER_LIBS) -lpthread -o $@
 
 $(SHARE)/include/%: kernel/include/%
 	@mkdir -p $(dir $@)
@@ -92,6 +110,12 @@ $(EXEC_BIN): $(EXEC_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -rdynamic $(EXEC_OBJ) -Wl,--no-as-needed -lm -ldl -lpthread -Wl,--as-needed -o $@
+
+$(BUILD)/tests/unit/server/%: tests/unit/server/%.c $(SERVER_LIB_OBJ) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST-CC $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -Iserver -Itests/unit $< $(SERVER_LIB_OBJ) $(PROTO_LIB) \
+		$(LDFLAGS_ALL) $(SERVER_LIBS) $$(pkg-config --libs cmocka) -lpthread -o $@
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(ENGINE_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)

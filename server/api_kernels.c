@@ -1,0 +1,207 @@
+/*
+ * api_kernels.c - /api/kernels: list, start (201 + Location), get, delete (204 once the
+ * kernel is gone), interrupt (204, without waiting) and restart (200 once the kernel answers
+ * kernel_info, 500 on failure), with Jupyter Server's shapes and messages. A thin HTTP layer
+ * over kmgr; the working directory of a new kernel comes from the contents root.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "contents.h"
+#include "jp_err.h"
+#include "kmgr.h"
+#include "srv.h"
+
+/* Jupyter's kernel id pattern: \w+-\w+-\w+-\w+-\w+ */
+static int valid_id(const char *id)
+{
+    int dashes = 0, run = 0;
+    for (const char *p = id; *p; p++) {
+        if (*p == '-') {
+            if (!run)
+                return 0;
+            dashes++;
+            run = 0;
+        } else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                   (*p >= '0' && *p <= '9') || *p == '_') {
+            run++;
+        } else {
+            return 0;
+        }
+    }
+    return dashes == 4 && run;
+}
+
+static void not_found(struct srv_resp *resp, const char *id)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "Kernel does not exist: %s", id);
+    srv_error(resp, 404, msg, NULL);
+}
+
+static void location(struct srv *s, struct srv_resp *resp, const char *id)
+{
+    char loc[600];
+    snprintf(loc, sizeof loc, "%sapi/kernels/%s", s->o.base_url, id);
+    srv_header_add(resp, "Location", loc);
+}
+
+char *api_kernel_cwd(struct srv *s, const char *path);
+
+/* The directory of an API path, walking up until one exists; the root when none does. */
+char *api_kernel_cwd(struct srv *s, const char *path)
+{
+    char *p = strdup(path ? path : "");
+    while (p) {
+        char *fs = NULL;
+        if (contents_fs_path(s->contents, p, &fs) == 0 && fs) {
+            struct stat st;
+            if (stat(fs, &st) == 0 && S_ISDIR(st.st_mode)) {
+                free(p);
+                return fs;
+            }
+            free(fs);
+        }
+        if (!*p)
+            break;
+        char *slash = strrchr(p, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            p[0] = '\0';
+    }
+    free(p);
+    return strdup(s->o.root);
+}
+
+int api_kernels(struct srv_req *r, struct srv_resp *resp)
+{
+    struct srv *s = r->srv;
+    if (strcmp(r->method, "GET") == 0) {
+        srv_json(resp, 200, kmgr_list(s->kmgr));
+        return 0;
+    }
+    int empty;
+    json_t *body = srv_body_json(r, resp, &empty);
+    if (!body && !empty)
+        return 0;
+    if (body && !json_is_object(body)) {
+        json_decref(body);
+        srv_error(resp, 400, "Invalid JSON in body of request", NULL);
+        return 0;
+    }
+    const char *name = json_string_value(json_object_get(body, "name"));
+    const char *path = json_string_value(json_object_get(body, "path"));
+    const char *want = json_string_value(json_object_get(body, "kernel_id"));
+    json_t *env = json_object_get(body, "env");
+    char *cwd = api_kernel_cwd(s, path);
+    char id[37], why[300] = "";
+    int rc = kmgr_start(s->kmgr, name, cwd, json_is_object(env) ? env : NULL, want, id, why,
+                        sizeof why, NULL, NULL);
+    free(cwd);
+    json_decref(body);
+    if (rc == JP_ENOENT) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "No such kernel named %s", name ? name : "(default)");
+        srv_error(resp, 404, msg, NULL);
+        return 0;
+    }
+    if (rc) {
+        srv_error(resp, 500, *why ? why : "Kernel failed to start", NULL);
+        return 0;
+    }
+    srv_persist_kernel(s, id);
+    location(s, resp, id);
+    srv_json(resp, 201, kmgr_model(s->kmgr, id));
+    return 0;
+}
+
+static void shutdown_done(void *arg, int status, const char *kernel_id, const char *reason)
+{
+    (void)kernel_id;
+    (void)reason;
+    struct srv_resp resp = {0};
+    jp_buf_init(&resp.body, 1 << 20);
+    if (status == 0 || status == JP_ENOENT)
+        srv_json(&resp, 204, NULL);
+    else
+        srv_error(&resp, 500, reason ? reason : "shutdown failed", NULL);
+    srv_async_answer(arg, &resp);
+}
+
+int api_kernel(struct srv_req *r, struct srv_resp *resp)
+{
+    struct srv *s = r->srv;
+    const char *id = r->params[0];
+    if (!valid_id(id) || !kmgr_exists(s->kmgr, id)) {
+        not_found(resp, id);
+        return 0;
+    }
+    if (strcmp(r->method, "GET") == 0) {
+        srv_json(resp, 200, kmgr_model(s->kmgr, id));
+        return 0;
+    }
+    void *h = srv_async_hold(r);
+    if (kmgr_shutdown(s->kmgr, id, shutdown_done, h) != 0) {
+        srv_async_release(h);
+        not_found(resp, id);
+        return 0;
+    }
+    return SRV_ASYNC;
+}
+
+struct restart_ctx {
+    void *handle;
+    struct srv *srv;
+};
+
+static void restart_done(void *arg, int status, const char *kernel_id, const char *reason)
+{
+    struct restart_ctx *c = arg;
+    struct srv_resp resp = {0};
+    jp_buf_init(&resp.body, 1 << 20);
+    json_t *model = status == 0 ? kmgr_model(c->srv->kmgr, kernel_id) : NULL;
+    if (model)
+        srv_persist_kernel(c->srv, kernel_id); /* a new pid */
+    if (model)
+        srv_json(&resp, 200, model);
+    else
+        srv_error(&resp, 500, reason && *reason ? reason : "Exception restarting kernel", NULL);
+    srv_async_answer(c->handle, &resp);
+    free(c);
+}
+
+int api_kernel_action(struct srv_req *r, struct srv_resp *resp)
+{
+    struct srv *s = r->srv;
+    const char *id = r->params[0], *action = r->params[1];
+    if (strcmp(action, "interrupt") != 0 && strcmp(action, "restart") != 0) {
+        srv_error(resp, 404, "Not Found", NULL);
+        return 0;
+    }
+    if (!valid_id(id) || !kmgr_exists(s->kmgr, id)) {
+        not_found(resp, id);
+        return 0;
+    }
+    if (strcmp(action, "interrupt") == 0) {
+        kmgr_interrupt(s->kmgr, id);
+        srv_json(resp, 204, NULL);
+        return 0;
+    }
+    struct restart_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        srv_error(resp, 500, "out of memory", NULL);
+        return 0;
+    }
+    c->srv = s;
+    c->handle = srv_async_hold(r);
+    if (kmgr_restart(s->kmgr, id, restart_done, c) != 0) {
+        srv_async_release(c->handle);
+        free(c);
+        not_found(resp, id);
+        return 0;
+    }
+    return SRV_ASYNC;
+}

@@ -1,0 +1,526 @@
+/*
+ * http.c - the HTTP layer: one libwebsockets context on the server's libuv loop (a foreign
+ * loop), one vhost on one port for REST, pages and (part 2) WebSockets, optional TLS.
+ *
+ * It turns lws callbacks into srv_req/srv_resp: reads the method, the decoded path and the
+ * query, collects the body up to the configured limit (413 past it), removes base_url,
+ * runs the authentication and Host/Origin checks (auth.c), dispatches through the route
+ * table (router.c), and writes the answer with a Content-Length (lws 4.1 would otherwise
+ * close the connection) in pieces on WRITEABLE. Handlers may answer later (SRV_ASYNC): the
+ * connection is then held through a small handle that survives the client going away.
+ * This is the only file that includes libwebsockets.h.
+ */
+#include "http.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "auth.h"
+#include "jp_log.h"
+#include "srv.h"
+
+#define CHUNK 65536
+
+struct async_handle {
+    struct lws *wsi; /* NULL once the client is gone */
+    struct conn *conn;
+};
+
+struct conn {
+    struct srv_req req;
+    struct srv_resp resp;
+    struct jp_buf body;
+    int body_pending; /* waiting for BODY_COMPLETION */
+    int answered;     /* resp is ready */
+    int head;         /* HEAD: no body */
+    int headers_sent;
+    size_t sent;
+    struct async_handle *async;
+    struct lws *wsi;
+    char hbuf[16384]; /* header values returned by req.header */
+    size_t hused;
+};
+
+struct http {
+    struct srv *srv;
+    struct lws_context *ctx;
+};
+
+static void resp_dispose(struct srv_resp *r)
+{
+    jp_buf_dispose(&r->body);
+    for (int i = 0; i < r->n_headers; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    r->n_headers = 0;
+}
+
+static void conn_reset(struct conn *c)
+{
+    free(c->req.path);
+    free(c->req.query);
+    for (int i = 0; i < SRV_MAX_PARAMS; i++)
+        free(c->req.params[i]);
+    jp_buf_dispose(&c->body);
+    resp_dispose(&c->resp);
+    if (c->async) {
+        c->async->wsi = NULL; /* the answer, if it ever comes, is dropped */
+        c->async->conn = NULL;
+        c->async = NULL;
+    }
+    memset(&c->req, 0, sizeof c->req);
+    memset(&c->resp, 0, sizeof c->resp);
+    c->body_pending = c->answered = c->head = c->headers_sent = 0;
+    c->sent = 0;
+    c->hused = 0;
+}
+
+static const struct {
+    enum lws_token_indexes tok;
+    const char *name;
+} header_tokens[] = {
+    {WSI_TOKEN_HOST, "host"},
+    {WSI_TOKEN_ORIGIN, "origin"},
+    {WSI_TOKEN_HTTP_AUTHORIZATION, "authorization"},
+    {WSI_TOKEN_HTTP_COOKIE, "cookie"},
+    {WSI_TOKEN_HTTP_CONTENT_TYPE, "content-type"},
+    {WSI_TOKEN_HTTP_CONTENT_LENGTH, "content-length"},
+    {WSI_TOKEN_HTTP_REFERER, "referer"},
+    {WSI_TOKEN_X_FORWARDED_FOR, "x-forwarded-for"},
+};
+
+static const char *conn_header(struct srv_req *r, const char *name)
+{
+    struct conn *c = r->hctx;
+    if (!c->wsi)
+        return NULL;
+    for (size_t i = 0; i < sizeof header_tokens / sizeof *header_tokens; i++) {
+        if (strcmp(header_tokens[i].name, name) != 0)
+            continue;
+        int n = lws_hdr_total_length(c->wsi, header_tokens[i].tok);
+        if (n <= 0 || c->hused + (size_t)n + 1 > sizeof c->hbuf)
+            return NULL;
+        char *dst = c->hbuf + c->hused;
+        if (lws_hdr_copy(c->wsi, dst, n + 1, header_tokens[i].tok) < 0)
+            return NULL;
+        c->hused += (size_t)n + 1;
+        return dst;
+    }
+    /* headers lws has no token for (x-xsrftoken, x-forwarded-proto, ...) */
+    char key[80];
+    snprintf(key, sizeof key, "%s:", name);
+    int n = lws_hdr_custom_length(c->wsi, key, (int)strlen(key));
+    if (n <= 0 || c->hused + (size_t)n + 1 > sizeof c->hbuf)
+        return NULL;
+    char *dst = c->hbuf + c->hused;
+    if (lws_hdr_custom_copy(c->wsi, dst, n + 1, key, (int)strlen(key)) < 0)
+        return NULL;
+    c->hused += (size_t)n + 1;
+    return dst;
+}
+
+static void urlencode(struct jp_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (isalnum(ch) || strchr("-._~", ch)) {
+            jp_buf_add(b, s, 1);
+        } else {
+            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+            jp_buf_add(b, e, 3);
+        }
+    }
+}
+
+/* lws hands query arguments decoded, one per fragment: encode them again into one string so
+ * srv_query decodes values that contained '&' or '=' correctly. */
+static char *query_string(struct lws *wsi)
+{
+    struct jp_buf b;
+    char frag[8192];
+    jp_buf_init(&b, 1 << 20);
+    jp_buf_adds(&b, "");
+    for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
+         i++) {
+        if (b.len)
+            jp_buf_adds(&b, "&");
+        char *eq = strchr(frag, '=');
+        if (eq)
+            *eq = '\0';
+        urlencode(&b, frag);
+        if (eq) {
+            jp_buf_adds(&b, "=");
+            urlencode(&b, eq + 1);
+        }
+    }
+    return jp_buf_take(&b);
+}
+
+static const char *method_of(struct lws *wsi, char **uri)
+{
+    static const struct {
+        enum lws_token_indexes tok;
+        const char *m;
+    } t[] = {{WSI_TOKEN_GET_URI, "GET"},       {WSI_TOKEN_POST_URI, "POST"},
+             {WSI_TOKEN_PUT_URI, "PUT"},       {WSI_TOKEN_PATCH_URI, "PATCH"},
+             {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+             {WSI_TOKEN_HEAD_URI, "HEAD"}};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+        int n = lws_hdr_total_length(wsi, t[i].tok);
+        if (n > 0) {
+            *uri = malloc((size_t)n + 1);
+            int got = *uri ? lws_hdr_copy(wsi, *uri, n + 1, t[i].tok) : -1;
+            /* a %00 decoded into the path would silently cut it: refuse it instead */
+            if (got < 0 || strlen(*uri) != (size_t)got) {
+                free(*uri);
+                *uri = NULL;
+            }
+            return t[i].m;
+        }
+    }
+    return NULL;
+}
+
+static void answer(struct conn *c)
+{
+    c->answered = 1;
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+}
+
+static void dispatch(struct http *h, struct conn *c)
+{
+    struct srv *s = h->srv;
+    struct srv_req *r = &c->req;
+    struct srv_resp *resp = &c->resp;
+    r->body = c->body.data;
+    r->body_len = c->body.len;
+    srv_touch(s);
+
+    int path_matched = 0;
+    const struct srv_route *route = srv_route_match(r->method, r->path, r->params, &path_matched);
+    if (!route) {
+        if (strcmp(r->method, "OPTIONS") == 0 && path_matched) {
+            auth_cors_preflight(s, r, resp);
+        } else if (path_matched) {
+            srv_error(resp, 405, "Method Not Allowed", NULL);
+        } else if (strncmp(r->path, "/api/", 5) == 0 || strcmp(r->path, "/api") == 0) {
+            srv_error(resp, 404, "Not Found", NULL);
+        } else {
+            resp->status = 404;
+            snprintf(resp->content_type, sizeof resp->content_type, "text/html; charset=UTF-8");
+            jp_buf_adds(&resp->body, "<!DOCTYPE html><html><head><title>404</title></head>"
+                                     "<body><h1>404: Not Found</h1></body></html>\n");
+        }
+        answer(c);
+        return;
+    }
+    if (auth_check(s, r, resp, route->public) != 0) {
+        answer(c);
+        return;
+    }
+    int st = route->fn(r, resp);
+    if (st == SRV_ASYNC)
+        return; /* srv_async_answer comes later */
+    answer(c);
+}
+
+void *srv_async_hold(struct srv_req *r)
+{
+    struct conn *c = r->conn;
+    struct async_handle *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->wsi = c->wsi;
+    a->conn = c;
+    c->async = a;
+    /* no lws timeout while the answer is being prepared (a restart may take a while) */
+    lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+    return a;
+}
+
+void srv_async_release(void *handle)
+{
+    struct async_handle *a = handle;
+    if (!a)
+        return;
+    if (a->conn)
+        a->conn->async = NULL;
+    free(a);
+}
+
+void srv_async_answer(void *handle, struct srv_resp *resp)
+{
+    struct async_handle *a = handle;
+    if (!a)
+        return;
+    if (a->wsi && a->conn) {
+        struct conn *c = a->conn;
+        resp_dispose(&c->resp);
+        c->resp = *resp;
+        memset(resp, 0, sizeof *resp);
+        c->async = NULL;
+        answer(c);
+    } else {
+        resp_dispose(resp);
+    }
+    free(a);
+}
+
+static int write_headers(struct http *h, struct conn *c, struct lws *wsi)
+{
+    unsigned char buf[LWS_PRE + 8192], *start = buf + LWS_PRE, *p = start,
+                                       *end = buf + sizeof buf - 1;
+    struct srv_resp *r = &c->resp;
+    const char *ct = r->content_type[0] ? r->content_type : NULL;
+    if (!r->status)
+        r->status = 200;
+    if (lws_add_http_common_headers(wsi, (unsigned int)r->status, ct, r->body.len, &p, end))
+        return -1;
+    static const char nosniff[] = "nosniff";
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
+                                    (const unsigned char *)nosniff, sizeof nosniff - 1, &p, end))
+        return -1;
+    if (strncmp(c->req.path ? c->req.path : "", "/api", 4) == 0) {
+        char csp[512];
+        int n = snprintf(csp, sizeof csp,
+                         "frame-ancestors 'self'; report-uri %sapi/security/csp-report; "
+                         "default-src 'none'",
+                         h->srv->o.base_url);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"content-security-policy:",
+                                        (const unsigned char *)csp, n, &p, end))
+            return -1;
+    }
+    for (int i = 0; i < r->n_headers; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "%s:", r->headers[i].name);
+        for (char *q = name; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                        (const unsigned char *)r->headers[i].value,
+                                        (int)strlen(r->headers[i].value), &p, end))
+            return -1;
+    }
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    c->headers_sent = 1;
+    return 0;
+}
+
+static int on_writeable(struct http *h, struct conn *c, struct lws *wsi)
+{
+    if (!c->answered)
+        return 0;
+    if (!c->headers_sent) {
+        if (write_headers(h, c, wsi))
+            return -1;
+        if (c->head || c->resp.body.len == 0)
+            goto done;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    size_t left = c->resp.body.len - c->sent;
+    size_t n = left < CHUNK ? left : CHUNK;
+    unsigned char *buf = malloc(LWS_PRE + n);
+    if (!buf)
+        return -1;
+    memcpy(buf + LWS_PRE, c->resp.body.data + c->sent, n);
+    int final = n == left;
+    int w = lws_write(wsi, buf + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+    free(buf);
+    if (w < (int)n)
+        return -1;
+    c->sent += n;
+    if (!final) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+done:
+    conn_reset(c);
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
+static int on_http(struct http *h, struct conn *c, struct lws *wsi)
+{
+    struct srv *s = h->srv;
+    char *uri = NULL;
+    conn_reset(c);
+    c->wsi = wsi;
+    c->req.srv = s;
+    c->req.conn = c;
+    c->req.header = conn_header;
+    c->req.hctx = c;
+    jp_buf_init(&c->body, s->o.max_body_size);
+    jp_buf_init(&c->resp.body, (size_t)1 << 31); /* answers: files up to 2 GiB */
+    const char *m = method_of(wsi, &uri);
+    if (!m || !uri) {
+        free(uri);
+        snprintf(c->req.method, sizeof c->req.method, "GET");
+        srv_error(&c->resp, 400, "Bad Request: malformed path (a NUL byte?)", NULL);
+        answer(c);
+        return 0;
+    }
+    snprintf(c->req.method, sizeof c->req.method, "%s", m);
+    c->head = strcmp(m, "HEAD") == 0;
+    if (c->head)
+        snprintf(c->req.method, sizeof c->req.method, "GET");
+    /* base_url: "/prefix/" -> the request path must start with it (or be "/prefix") */
+    const char *bu = s->o.base_url;
+    size_t bl = strlen(bu);
+    const char *rest = NULL;
+    if (strncmp(uri, bu, bl) == 0)
+        rest = uri + bl - 1;
+    else if (strlen(uri) == bl - 1 && strncmp(uri, bu, bl - 1) == 0)
+        rest = "/";
+    if (!rest) {
+        free(uri);
+        srv_error(&c->resp, 404, "Not Found", NULL);
+        answer(c);
+        return 0;
+    }
+    c->req.path = strdup(rest);
+    free(uri);
+    c->req.query = query_string(wsi);
+    if (!c->req.path || !c->req.query)
+        return -1;
+    /* a trailing slash is redirected away, as Jupyter Server does (not "/" itself) */
+    size_t pl = strlen(c->req.path);
+    if (pl > 1 && c->req.path[pl - 1] == '/' && (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)) {
+        struct jp_buf loc;
+        jp_buf_init(&loc, 16384);
+        jp_buf_add(&loc, bu, bl - 1);
+        jp_buf_add(&loc, c->req.path, pl - 1);
+        if (c->req.query[0])
+            jp_buf_addf(&loc, "?%s", c->req.query);
+        c->resp.status = 302;
+        srv_header_add(&c->resp, "Location", loc.data ? loc.data : "/");
+        jp_buf_dispose(&loc);
+        answer(c);
+        return 0;
+    }
+    char cl[32] = "";
+    long long len = 0;
+    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        len = strtoll(cl, NULL, 10);
+    if (len < 0 || (unsigned long long)len > s->o.max_body_size) {
+        srv_error(&c->resp, 413, "Request body too large", NULL);
+        answer(c);
+        return 0;
+    }
+    if (len > 0 && strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+        c->body_pending = 1;
+        return 0;
+    }
+    dispatch(h, c);
+    return 0;
+}
+
+static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    struct lws_context *ctx = lws_get_context(wsi);
+    struct http *h = ctx ? lws_context_user(ctx) : NULL;
+    struct conn *c = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return on_http(h, c, wsi);
+    case LWS_CALLBACK_HTTP_BODY:
+        if (!c->body_pending)
+            return 0;
+        if (jp_buf_add(&c->body, in, len)) {
+            c->body_pending = 0;
+            jp_buf_dispose(&c->body);
+            srv_error(&c->resp, 413, "Request body too large", NULL);
+            answer(c);
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (c->body_pending) {
+            c->body_pending = 0;
+            dispatch(h, c);
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_writeable(h, c, wsi);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (c) {
+            c->wsi = NULL;
+            conn_reset(c);
+        }
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", callback_http, sizeof(struct conn), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_log_bridge(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    jp_log(level & LLL_ERR ? JP_LOG_ERROR : JP_LOG_WARN, "lws", "%.*s", (int)n, line);
+}
+
+int http_start(struct srv *s)
+{
+    struct http *h = calloc(1, sizeof *h);
+    struct lws_context_creation_info info;
+    static void *loops[1];
+    if (!h)
+        return -1;
+    h->srv = s;
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
+    memset(&info, 0, sizeof info);
+    loops[0] = s->loop;
+    info.foreign_loops = loops;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.port = s->o.port;
+    info.iface = s->o.ip[0] ? s->o.ip : NULL;
+    info.protocols = protocols;
+    info.max_http_header_data = 16384;
+    info.max_http_header_pool = 64;
+    info.timeout_secs = s->o.request_timeout_s > 0 ? (unsigned)s->o.request_timeout_s : 30;
+    info.keepalive_timeout = 60;
+    info.user = h;
+    if (s->o.certfile[0] && s->o.keyfile[0]) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = s->o.certfile;
+        info.ssl_private_key_filepath = s->o.keyfile;
+        info.alpn = "http/1.1";
+    }
+    h->ctx = lws_create_context(&info);
+    if (!h->ctx) {
+        jp_log(JP_LOG_ERROR, "http", "cannot listen ip=%s port=%d", s->o.ip, s->o.port);
+        free(h);
+        return -1;
+    }
+    s->http = h;
+    struct lws_vhost *vh = lws_get_vhost_by_name(h->ctx, "default");
+    if (vh && lws_get_vhost_listen_port(vh) > 0)
+        s->o.port = lws_get_vhost_listen_port(vh);
+    return 0;
+}
+
+void http_stop(struct srv *s)
+{
+    struct http *h = s->http;
+    if (!h)
+        return;
+    lws_context_destroy(h->ctx);
+    free(h);
+    s->http = NULL;
+}

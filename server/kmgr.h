@@ -1,0 +1,126 @@
+/*
+ * kmgr.h - the kernel manager: starts kernels from kernelspecs through a provisioner (the
+ * local one: a child process with a fresh connection file and random key), owns the
+ * server's ZeroMQ sockets to each kernel on the server's libuv loop, and keeps each
+ * kernel's state accurate: execution_state from IOPub status, last_activity, connections
+ * (counted by the caller), heartbeats. It auto-restarts a kernel that dies (a bounded
+ * number of tries), interrupts by signal or by message per the kernelspec's
+ * interrupt_mode, shuts down gracefully (shutdown_request) then forcefully, restarts with
+ * the same ports and key, culls idle kernels as Jupyter Server does, and can adopt kernels
+ * that survived a server restart. No HTTP here: server/api_kernels.c is the HTTP layer.
+ *
+ * Threading: everything runs on the loop thread; callbacks fire from the loop, never from
+ * inside the call that registered them (a call that fails fires nothing). Callbacks may call
+ * any kmgr_* function except kmgr_free.
+ */
+#ifndef KMGR_H
+#define KMGR_H
+
+#include <sys/types.h>
+#include <uv.h>
+
+#include <jansson.h>
+
+#include "jp_msg.h"
+#include "kspecs.h"
+
+/* Zero fields take the defaults below. */
+struct kmgr_opts {
+    const char *runtime_dir; /* where connection files go (created 0700 if missing); NULL:
+                              * $JUPYTER_RUNTIME_DIR, $XDG_RUNTIME_DIR/jupyter or
+                              * ~/.local/share/jupyter/runtime */
+    const char *ip;          /* address kernels bind, default "127.0.0.1" */
+    int restart_limit;       /* consecutive failed auto-restarts before "dead"; default 5;
+                              * negative: never auto-restart */
+    int time_to_dead_ms;     /* liveness poll / heartbeat period; default 3000 */
+    int shutdown_wait_ms;    /* graceful shutdown wait before SIGTERM, then SIGKILL; default 5000 */
+    int kernel_info_timeout_ms; /* start/restart/adopt: wait for kernel_info_reply;
+                                 * default 60000 */
+    int cull_idle_timeout_s;    /* 0: culling off (Jupyter's default) */
+    int cull_interval_s;        /* default 300 */
+    int cull_connected;         /* also cull kernels with connections */
+    int cull_busy;              /* also cull busy kernels */
+};
+
+/* Events for the layers above (sessions, the WebSocket bridge of part 2). Any may be NULL. */
+struct kmgr_events {
+    /* every IOPub message of a kernel (borrowed for the duration of the call) */
+    void (*on_iopub)(void *ctx, const char *kernel_id, const struct jp_msg *m);
+    /* replies on shell/control/stdin of requests sent with kmgr_send (borrowed) */
+    void (*on_reply)(void *ctx, const char *kernel_id, const char *channel, const struct jp_msg *m);
+    /* lifecycle: "restarting" (died, being restarted), "dead" (gave up), "autorestarted",
+     * "culled", "removed" (shut down and forgotten) */
+    void (*on_lifecycle)(void *ctx, const char *kernel_id, const char *event);
+};
+
+struct kmgr;
+
+/* Completion of an asynchronous start/restart/shutdown: status 0 or a negative JP_E* code
+ * with a human-readable reason. */
+typedef void (*kmgr_done_fn)(void *arg, int status, const char *kernel_id, const char *reason);
+
+/* A manager on `loop`. specs is borrowed and must outlive the manager (a kernel copies what it
+ * needs from its spec at start, so the caller may rescan in place). Creates the runtime dir,
+ * raises RLIMIT_NOFILE to its hard limit and ZeroMQ's socket limit so 1000+ kernels fit. Its
+ * own watchers do not keep the loop alive. NULL on failure. */
+struct kmgr *kmgr_new(uv_loop_t *loop, const struct kspecs *specs, const struct kmgr_opts *o,
+                      const struct kmgr_events *ev, void *ev_ctx);
+/* Stop watching and free everything; with shutdown_kernels the kernels are stopped first
+ * (blocking, bounded: shutdown_request, shutdown_wait_ms, SIGTERM, SIGKILL) and their
+ * connection files removed, otherwise they are left running with their files (for a later
+ * kmgr_adopt). Pending done callbacks are dropped without firing. Handles are closed, so the
+ * memory is released when the loop runs again (uv_run). */
+void kmgr_free(struct kmgr *m, int shutdown_kernels);
+
+/* Start a kernel of kernelspec `name` (NULL: "python3" if present else the first) in cwd,
+ * with extra environment (object of strings, borrowed, may be NULL) and an optional id (NULL:
+ * a new uuid). Returns 0 and the new id in id_out (37 bytes) once the process is launched
+ * (state "starting"); done (may be NULL) fires when the kernel answered kernel_info or the
+ * start failed. Errors before launch: JP_ENOENT (no such kernelspec), JP_EIO (spawn failed,
+ * reason in why), JP_EINVAL (id already used). */
+int kmgr_start(struct kmgr *m, const char *name, const char *cwd, const json_t *env, const char *id,
+               char id_out[37], char *why, size_t whylen, kmgr_done_fn done, void *arg);
+/* KernelModel {id, name, last_activity, execution_state, connections}; NULL if unknown. */
+json_t *kmgr_model(struct kmgr *m, const char *id);
+/* Array of KernelModels, in start order. */
+json_t *kmgr_list(struct kmgr *m);
+size_t kmgr_count(struct kmgr *m);
+int kmgr_exists(struct kmgr *m, const char *id);
+/* 0 or JP_ENOENT. Signal mode: SIGINT to the kernel's process group; message mode (or a
+ * kernel whose pid is unknown): interrupt_request on control. Returns without waiting; a
+ * dead kernel is left alone (0). */
+int kmgr_interrupt(struct kmgr *m, const char *id);
+/* Graceful shutdown (interrupt, shutdown_request, wait, SIGTERM, SIGKILL); the kernel is
+ * forgotten when it is gone, then done fires. 0 or JP_ENOENT. */
+int kmgr_shutdown(struct kmgr *m, const char *id, kmgr_done_fn done, void *arg);
+/* Restart with the same ports and key; done fires after kernel_info answered (status 0) or the
+ * timeout / a failure (JP_ETIMEOUT / JP_EIO; JP_EDEAD if the new process dies and exhausts
+ * the auto-restarts). A dead kernel is simply launched again. 0 or JP_ENOENT. */
+int kmgr_restart(struct kmgr *m, const char *id, kmgr_done_fn done, void *arg);
+/* The caller's count of client connections to a kernel (for the model and culling). */
+void kmgr_connections(struct kmgr *m, const char *id, int delta);
+/* Mark activity (a client sent something), for last_activity and culling. */
+void kmgr_touch(struct kmgr *m, const char *id);
+/* Send a message on "shell", "control" or "stdin" (m borrowed; identities ignored); replies
+ * come back through on_reply. 0, JP_ENOENT, JP_EIO (dead, or the queue is full), JP_EINVAL
+ * (another channel name). */
+int kmgr_send(struct kmgr *m, const char *id, const char *channel, const struct jp_msg *msg);
+
+/* What the server stores to adopt a kernel after its own restart. */
+struct kmgr_record {
+    char id[37];
+    char name[128];
+    pid_t pid;
+    char connection_file[4096];
+    char cwd[4096];
+};
+/* Fill rec for kernel id; 0 or JP_ENOENT. */
+int kmgr_record(struct kmgr *m, const char *id, struct kmgr_record *rec);
+/* Adopt a kernel a previous server started: reconnect with its connection file; done fires
+ * with 0 when it answers kernel_info, or JP_EDEAD (then it is forgotten, its connection file
+ * removed and its process, if any, killed). rec->pid 0 means unknown: liveness is then judged
+ * by heartbeats only, and a shutdown ends with the shutdown_reply. 0 or JP_EINVAL (bad record,
+ * unreadable connection file, id in use). */
+int kmgr_adopt(struct kmgr *m, const struct kmgr_record *rec, kmgr_done_fn done, void *arg);
+
+#endif

@@ -1,0 +1,419 @@
+/*
+ * main.c - cnote-server: the composition root. Reads options (defaults, then a JSON config
+ * file, then CNOTE_* environment variables, then the command line, later ones winning),
+ * builds the managers (contents, kernelspecs, kernels, sessions), starts the HTTP layer on
+ * one libuv loop and runs it until SIGINT/SIGTERM. On exit it stops accepting, closes the
+ * clients and leaves kernels running unless told to shut them down.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "contents.h"
+#include "http.h"
+#include "jp_log.h"
+#include "jp_time.h"
+#include "kmgr.h"
+#include "kspecs.h"
+#include "sessions.h"
+#include "srv.h"
+#include "store.h"
+
+static const char usage[] =
+    "usage: cnote-server [options]\n"
+    "  --ip ADDR                 address to listen on (default 127.0.0.1)      CNOTE_IP\n"
+    "  --port N                  port (default 8888; 0 = any free port)       CNOTE_PORT\n"
+    "  --root DIR                notebook directory (default .)               CNOTE_ROOT\n"
+    "  --token TOKEN             access token ('' = none, loopback only)      CNOTE_TOKEN\n"
+    "  --base-url /prefix/       URL prefix behind a proxy                    CNOTE_BASE_URL\n"
+    "  --certfile F --keyfile F  TLS                                          "
+    "CNOTE_CERTFILE/KEYFILE\n"
+    "  --trust-proxy             honour X-Forwarded-* headers                 CNOTE_TRUST_PROXY\n"
+    "  --allow-remote-access     accept any Host header                       "
+    "CNOTE_ALLOW_REMOTE_ACCESS\n"
+    "  --allow-origin ORIGIN     CORS origin ('*' for any)                    CNOTE_ALLOW_ORIGIN\n"
+    "  --max-body-size BYTES     request body limit (default 512 MiB)         CNOTE_MAX_BODY_SIZE\n"
+    "  --request-timeout S       idle/slow connection timeout (default 30)    "
+    "CNOTE_REQUEST_TIMEOUT\n"
+    "  --runtime-dir DIR         kernel connection files                      CNOTE_RUNTIME_DIR\n"
+    "  --data-dir DIR            server state and config sections             CNOTE_DATA_DIR\n"
+    "  --cull-idle-timeout S --cull-interval S --cull-connected --cull-busy   CNOTE_CULL_*\n"
+    "  --shutdown-kernels-on-exit                                             "
+    "CNOTE_SHUTDOWN_KERNELS_ON_EXIT\n"
+    "  --allow-hidden            show and write dot files                     CNOTE_ALLOW_HIDDEN\n"
+    "  --config FILE             JSON file with any of these options (keys as the long\n"
+    "                            names with '_' for '-': {\"port\": 9000})      CNOTE_CONFIG\n"
+    "  --log-level LEVEL         debug, info, warn, error                     CNOTE_LOG_LEVEL\n";
+
+struct opt_def {
+    const char *name; /* long option without "--" */
+    int kind;         /* 0 string, 1 int, 2 flag, 3 size */
+    size_t off;
+    size_t len;
+};
+
+#define S(field) offsetof(struct srv_opts, field), sizeof(((struct srv_opts *)0)->field)
+static const struct opt_def defs[] = {
+    {"ip", 0, S(ip)},
+    {"port", 1, S(port)},
+    {"root", 0, S(root)},
+    {"token", 0, S(token)},
+    {"base-url", 0, S(base_url)},
+    {"certfile", 0, S(certfile)},
+    {"keyfile", 0, S(keyfile)},
+    {"trust-proxy", 2, S(trust_proxy)},
+    {"allow-remote-access", 2, S(allow_remote_access)},
+    {"allow-origin", 0, S(allow_origin)},
+    {"max-body-size", 3, S(max_body_size)},
+    {"request-timeout", 1, S(request_timeout_s)},
+    {"runtime-dir", 0, S(runtime_dir)},
+    {"data-dir", 0, S(data_dir)},
+    {"cull-idle-timeout", 1, S(cull_idle_timeout)},
+    {"cull-interval", 1, S(cull_interval)},
+    {"cull-connected", 2, S(cull_connected)},
+    {"cull-busy", 2, S(cull_busy)},
+    {"shutdown-kernels-on-exit", 2, S(shutdown_kernels_on_exit)},
+    {"allow-hidden", 2, S(allow_hidden)},
+};
+
+static int set_opt(struct srv_opts *o, const struct opt_def *d, const char *v)
+{
+    char *field = (char *)o + d->off;
+    char *end;
+    switch (d->kind) {
+    case 0:
+        if (strlen(v) >= d->len)
+            return -1;
+        memcpy(field, v, strlen(v) + 1);
+        if (strcmp(d->name, "token") == 0)
+            o->token_set = 1;
+        return 0;
+    case 1: {
+        long n = strtol(v, &end, 10);
+        if (*v == '\0' || *end || n < 0 || n > INT_MAX)
+            return -1;
+        *(int *)(void *)field = (int)n;
+        return 0;
+    }
+    case 2:
+        *(int *)(void *)field = !(strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || !*v);
+        return 0;
+    default: {
+        unsigned long long n = strtoull(v, &end, 10);
+        if (*v == '\0' || *end)
+            return -1;
+        *(size_t *)(void *)field = (size_t)n;
+        return 0;
+    }
+    }
+}
+
+static const struct opt_def *find_def(const char *name)
+{
+    for (size_t i = 0; i < sizeof defs / sizeof *defs; i++)
+        if (strcmp(defs[i].name, name) == 0)
+            return &defs[i];
+    return NULL;
+}
+
+static int load_config(struct srv_opts *o, const char *path)
+{
+    json_error_t e;
+    json_t *j = json_load_file(path, 0, &e);
+    if (!json_is_object(j)) {
+        fprintf(stderr, "cnote-server: bad config file %s: %s\n", path, e.text);
+        json_decref(j);
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v)
+    {
+        char name[64];
+        snprintf(name, sizeof name, "%s", k);
+        for (char *p = name; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        const struct opt_def *d = find_def(name);
+        char buf[4096];
+        if (json_is_string(v))
+            snprintf(buf, sizeof buf, "%s", json_string_value(v));
+        else if (json_is_integer(v))
+            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+        else if (json_is_boolean(v))
+            snprintf(buf, sizeof buf, "%d", json_is_true(v));
+        else
+            buf[0] = '\1';
+        if (!d || buf[0] == '\1' || set_opt(o, d, buf)) {
+            fprintf(stderr, "cnote-server: bad option in %s: %s\n", path, k);
+            json_decref(j);
+            return -1;
+        }
+    }
+    json_decref(j);
+    return 0;
+}
+
+static int load_env(struct srv_opts *o)
+{
+    for (size_t i = 0; i < sizeof defs / sizeof *defs; i++) {
+        char env[96] = "CNOTE_";
+        size_t n = 6;
+        for (const char *p = defs[i].name; *p && n + 1 < sizeof env; p++)
+            env[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        env[n] = '\0';
+        const char *v = getenv(env);
+        if (v && set_opt(o, &defs[i], v)) {
+            fprintf(stderr, "cnote-server: bad value in %s\n", env);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int is_loopback(const char *ip)
+{
+    return strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0 || strcmp(ip, "localhost") == 0;
+}
+
+static int finish_opts(struct srv_opts *o)
+{
+    /* base_url: always "/x/y/" */
+    char b[256];
+    const char *in = o->base_url[0] ? o->base_url : "/";
+    snprintf(b, sizeof b, "%s%s", in[0] == '/' ? "" : "/", in);
+    size_t n = strlen(b);
+    if (b[n - 1] != '/' && n + 1 < sizeof b) {
+        b[n] = '/';
+        b[n + 1] = '\0';
+    }
+    snprintf(o->base_url, sizeof o->base_url, "%s", b);
+    char real[PATH_MAX];
+    if (!realpath(o->root[0] ? o->root : ".", real)) {
+        fprintf(stderr, "cnote-server: root %s: %s\n", o->root, strerror(errno));
+        return -1;
+    }
+    snprintf(o->root, sizeof o->root, "%s", real);
+    if (o->token_set && !o->token[0] && !is_loopback(o->ip)) {
+        fprintf(stderr,
+                "cnote-server: refusing to run without a token on a non-loopback "
+                "address (%s); give --token or --ip 127.0.0.1\n",
+                o->ip);
+        return -1;
+    }
+    if ((o->certfile[0] != 0) != (o->keyfile[0] != 0)) {
+        fprintf(stderr, "cnote-server: --certfile and --keyfile go together\n");
+        return -1;
+    }
+    const char *home = getenv("HOME");
+    if (!o->data_dir[0])
+        snprintf(o->data_dir, sizeof o->data_dir, "%s/.local/share/cnote", home ? home : "/tmp");
+    if (!o->runtime_dir[0]) {
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        if (xdg && *xdg)
+            snprintf(o->runtime_dir, sizeof o->runtime_dir, "%s/cnote", xdg);
+        else
+            snprintf(o->runtime_dir, sizeof o->runtime_dir, "%s/runtime", o->data_dir);
+    }
+    return 0;
+}
+
+static int parse_args(struct srv_opts *o, int argc, char **argv)
+{
+    const char *config = getenv("CNOTE_CONFIG");
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[i + 1];
+    if (config && *config && load_config(o, config))
+        return -1;
+    if (load_env(o))
+        return -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+        if (strcmp(a, "--config") == 0) {
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--log-level") == 0 && i + 1 < argc) {
+            jp_log_set_level(argv[++i]);
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            goto bad;
+        char name[64];
+        const char *eq = strchr(a + 2, '=');
+        snprintf(name, sizeof name, "%.*s", (int)(eq ? eq - a - 2 : (long)strlen(a + 2)), a + 2);
+        const struct opt_def *d = find_def(name);
+        if (!d)
+            goto bad;
+        const char *v = eq ? eq + 1 : NULL;
+        if (!v && d->kind == 2)
+            v = "1";
+        if (!v && i + 1 < argc)
+            v = argv[++i];
+        if (!v || set_opt(o, d, v)) {
+            fprintf(stderr, "cnote-server: bad value for --%s\n", name);
+            return -1;
+        }
+        continue;
+    bad:
+        fprintf(stderr, "cnote-server: unknown argument %s\n%s", a, usage);
+        return -1;
+    }
+    return finish_opts(o);
+}
+
+static struct srv server;
+
+static void on_lifecycle(void *ctx, const char *kernel_id, const char *event)
+{
+    struct srv *s = ctx;
+    jp_log(JP_LOG_INFO, "server", "kernel event kernel_id=%s event=%s", kernel_id, event);
+    if (strcmp(event, "removed") == 0 || strcmp(event, "culled") == 0)
+        store_del_kernel(s->store, kernel_id);
+    else if (strcmp(event, "autorestarted") == 0)
+        srv_persist_kernel(s, kernel_id);
+}
+
+static void adopt_done(void *arg, int status, const char *kernel_id, const char *reason)
+{
+    struct srv *s = arg;
+    if (status == 0) {
+        jp_log(JP_LOG_INFO, "server", "adopted kernel kernel_id=%s", kernel_id);
+        srv_persist_kernel(s, kernel_id);
+    } else {
+        jp_log(JP_LOG_INFO, "server", "kernel from the last run is gone kernel_id=%s reason=\"%s\"",
+               kernel_id, reason ? reason : "");
+        store_del_kernel(s->store, kernel_id);
+    }
+}
+
+static void load_kernel(void *ctx, const struct kmgr_record *rec)
+{
+    struct srv *s = ctx;
+    if (kmgr_adopt(s->kmgr, rec, adopt_done, s) != 0)
+        store_del_kernel(s->store, rec->id);
+}
+
+static void load_session(void *ctx, const struct session *x)
+{
+    struct srv *s = ctx;
+    sessions_add(s->sessions, x->id, x->path, x->name, x->type, x->kernel_id);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    jp_log(JP_LOG_INFO, "server", "stopping signal=%d", sig);
+    http_stop(&server);
+    if (server.kmgr) {
+        kmgr_free(server.kmgr, server.o.shutdown_kernels_on_exit);
+        server.kmgr = NULL;
+    }
+    uv_signal_stop(h);
+    uv_stop(h->loop);
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    struct srv *s = &server;
+    char exe[PATH_MAX], extra[PATH_MAX + 32];
+    s->o.port = 8888;
+    snprintf(s->o.ip, sizeof s->o.ip, "127.0.0.1");
+    s->o.max_body_size = (size_t)512 << 20;
+    s->o.request_timeout_s = 30;
+    s->o.cull_interval = 300;
+    jp_log_set_level(getenv("CNOTE_LOG_LEVEL"));
+    if (parse_args(&s->o, argc, argv))
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+
+    /* cnote's own kernelspec ships next to the binary (build/share/jupyter) */
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(extra, sizeof extra, "%s/../share/jupyter", exe);
+    const char *extra_dirs[] = {extra, NULL};
+
+    s->loop = uv_default_loop();
+    jp_time_format(jp_time_now_us(), s->started, sizeof s->started);
+    snprintf(s->last_activity, sizeof s->last_activity, "%s", s->started);
+    static struct kspecs specs;
+    static struct sessions sessions;
+    s->kspecs = &specs;
+    s->sessions = &sessions;
+    if (kspecs_scan(&specs, extra_dirs) != 0)
+        return 1;
+    struct contents_opts co = {s->o.allow_hidden, s->o.max_body_size};
+    s->contents = contents_new(s->o.root, &co);
+    if (!s->contents) {
+        fprintf(stderr, "cnote-server: cannot use root %s\n", s->o.root);
+        return 1;
+    }
+    mkdir(s->o.data_dir, 0700);
+    struct kmgr_opts ko = {0};
+    ko.runtime_dir = s->o.runtime_dir;
+    ko.ip = "127.0.0.1";
+    ko.cull_idle_timeout_s = s->o.cull_idle_timeout;
+    ko.cull_interval_s = s->o.cull_interval;
+    ko.cull_connected = s->o.cull_connected;
+    ko.cull_busy = s->o.cull_busy;
+    static const struct kmgr_events events = {NULL, NULL, on_lifecycle};
+    s->kmgr = kmgr_new(s->loop, &specs, &ko, &events, s);
+    if (!s->kmgr || auth_init(s) || http_start(s))
+        return 1;
+    char dbpath[4200];
+    snprintf(dbpath, sizeof dbpath, "%s/state.db", s->o.data_dir);
+    s->store = store_open(dbpath);
+    if (s->store)
+        store_load(s->store, load_kernel, load_session, s);
+
+    uv_signal_t sigint, sigterm;
+    uv_signal_init(s->loop, &sigint);
+    uv_signal_init(s->loop, &sigterm);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+
+    const char *scheme = s->o.certfile[0] ? "https" : "http";
+    if (s->o.token[0])
+        printf("cnote-server is running at:\n    %s://%s:%d%s?token=%s\n", scheme, s->o.ip,
+               s->o.port, s->o.base_url, s->o.token);
+    else
+        printf("cnote-server is running at:\n    %s://%s:%d%s\n", scheme, s->o.ip, s->o.port,
+               s->o.base_url);
+    fflush(stdout);
+    jp_log(JP_LOG_INFO, "server", "listening ip=%s port=%d root=%s", s->o.ip, s->o.port, s->o.root);
+
+    uv_run(s->loop, UV_RUN_DEFAULT);
+
+    /* let lws and the managers close their handles */
+    uv_walk(s->loop, close_handle, NULL);
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(s->loop);
+    contents_free(s->contents);
+    store_close(s->store);
+    sessions_dispose(&sessions);
+    kspecs_dispose(&specs);
+    return 0;
+}

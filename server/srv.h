@@ -1,0 +1,154 @@
+/*
+ * srv.h - the server's composition: options, the shared state every service handler sees,
+ * and the request/response model the HTTP layer (http.c, the only file that includes
+ * libwebsockets.h) hands to handlers. Handlers are plain functions registered in a route
+ * table (router.c); each service is a thin HTTP layer over a manager (contents, kmgr,
+ * sessions). Errors are always JSON {"message", "reason"}.
+ */
+#ifndef SRV_H
+#define SRV_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include <jansson.h>
+
+#include "jp_buf.h"
+
+struct srv_opts {
+    char ip[64];
+    int port;
+    char root[4096];
+    char token[256];
+    int token_set;      /* a token was given (possibly ""), else one is generated */
+    char base_url[256]; /* always starts and ends with '/' */
+    char certfile[4096], keyfile[4096];
+    int trust_proxy; /* honour X-Forwarded-Proto/-For/-Host */
+    int allow_remote_access;
+    char allow_origin[256];
+    size_t max_body_size;  /* default 512 MiB */
+    int request_timeout_s; /* slow or half-open connections */
+    char runtime_dir[4096];
+    char data_dir[4096]; /* config sections, state database */
+    int cull_idle_timeout, cull_interval, cull_connected, cull_busy;
+    int shutdown_kernels_on_exit;
+    char config_file[4096];
+    int allow_hidden;
+};
+
+struct contents;
+struct kmgr;
+struct kspecs;
+struct sessions;
+struct store;
+
+struct srv {
+    struct srv_opts o;
+    uv_loop_t *loop;
+    struct contents *contents;
+    struct kspecs *kspecs;
+    struct kmgr *kmgr;
+    struct sessions *sessions;
+    struct store *store; /* may be NULL: then nothing survives a restart */
+    char started[40];    /* ISO 8601 */
+    char last_activity[40];
+    char cookie_secret[65]; /* hex, random per server start */
+    char xsrf_secret[65];
+    int connections; /* open WebSocket connections (part 2) */
+    void *http;      /* http.c's state */
+};
+
+#define SRV_MAX_PARAMS 4
+#define SRV_ASYNC 1000 /* a handler's "answer comes later" status */
+
+struct srv_header {
+    char *name, *value;
+};
+
+struct srv_req {
+    struct srv *srv;
+    char method[8];
+    char *path;  /* decoded, base_url removed, starts with '/' */
+    char *query; /* raw query string, may be "" */
+    char *body;
+    size_t body_len;
+    char *params[SRV_MAX_PARAMS]; /* captured by the route pattern */
+    int token_auth;               /* authenticated by token (not cookie) */
+    void *conn;                   /* http.c's connection, for async answers */
+    /* header lookup: lower-case name; NULL if absent. Implemented by http.c. */
+    const char *(*header)(struct srv_req *r, const char *name);
+    void *hctx;
+};
+
+struct srv_resp {
+    int status;
+    char content_type[96];
+    struct jp_buf body;
+    struct srv_header headers[8];
+    int n_headers;
+};
+
+/* Query parameter `name` (decoded, malloc'd) or NULL. */
+char *srv_query(const struct srv_req *r, const char *name);
+/* Add a response header (copied). */
+void srv_header_add(struct srv_resp *resp, const char *name, const char *value);
+/* A JSON response (body stolen; NULL body means no content). */
+void srv_json(struct srv_resp *resp, int status, json_t *body);
+/* A JSON error {"message": msg, "reason": reason-or-null}. */
+void srv_error(struct srv_resp *resp, int status, const char *msg, const char *reason);
+/* Parse the request body as a JSON object/array; on failure answer 400 "Invalid JSON in body
+ * of request" and return NULL. An empty body gives NULL without an error (*empty set). */
+json_t *srv_body_json(struct srv_req *r, struct srv_resp *resp, int *empty);
+/* Answer a request whose handler returned SRV_ASYNC. conn is req->conn. Safe when the client
+ * has gone (the answer is dropped). Takes the response's contents. */
+void srv_async_answer(void *conn, struct srv_resp *resp);
+/* Keep a connection handle for an async answer (http.c); srv_async_release gives it up
+ * when the handler ends up answering synchronously after all. */
+void *srv_async_hold(struct srv_req *r);
+void srv_async_release(void *handle);
+
+typedef int (*srv_handler_fn)(struct srv_req *r, struct srv_resp *resp);
+
+struct srv_route {
+    const char *method;  /* "GET", ..., or "*" */
+    const char *pattern; /* "/api/kernels/{id}", "{path*}" captures the rest (may be empty) */
+    srv_handler_fn fn;
+    int public; /* no authentication needed */
+};
+
+/* Every route of the server, NULL-terminated (router.c gathers them from the services). */
+extern const struct srv_route srv_routes[];
+/* Match method+path; params filled (malloc'd). Returns the route, or NULL with *method_ok
+ * telling whether the path matched for another method (405). */
+const struct srv_route *srv_route_match(const char *method, const char *path,
+                                        char *params[SRV_MAX_PARAMS], int *path_matched);
+
+/* Service entry points (api_*.c). */
+int api_root(struct srv_req *r, struct srv_resp *resp);
+int api_status(struct srv_req *r, struct srv_resp *resp);
+int api_me(struct srv_req *r, struct srv_resp *resp);
+int api_config(struct srv_req *r, struct srv_resp *resp);
+int api_kernelspecs(struct srv_req *r, struct srv_resp *resp);
+int api_kernelspec(struct srv_req *r, struct srv_resp *resp);
+int api_kernelspec_resource(struct srv_req *r, struct srv_resp *resp);
+int api_kernels(struct srv_req *r, struct srv_resp *resp);
+int api_kernel(struct srv_req *r, struct srv_resp *resp);
+int api_kernel_action(struct srv_req *r, struct srv_resp *resp);
+int api_sessions(struct srv_req *r, struct srv_resp *resp);
+int api_session(struct srv_req *r, struct srv_resp *resp);
+int api_contents(struct srv_req *r, struct srv_resp *resp);
+int api_checkpoints(struct srv_req *r, struct srv_resp *resp);
+int api_checkpoint(struct srv_req *r, struct srv_resp *resp);
+int api_files(struct srv_req *r, struct srv_resp *resp);
+int api_not_here(struct srv_req *r, struct srv_resp *resp);
+int page_root(struct srv_req *r, struct srv_resp *resp);
+int page_login(struct srv_req *r, struct srv_resp *resp);
+int page_logout(struct srv_req *r, struct srv_resp *resp);
+
+/* Mark server activity (for /api/status). */
+void srv_touch(struct srv *s);
+/* Record a (re)started kernel / a changed or removed session in the state database. */
+void srv_persist_kernel(struct srv *s, const char *kernel_id);
+void srv_persist_session(struct srv *s, const char *session_id);
+
+#endif
