@@ -158,7 +158,12 @@ static int is_api(const char *path)
 int auth_check(struct srv *s, struct srv_req *r, struct srv_resp *resp, int public_route)
 {
     const char *host = r->header(r, "host");
-    if (!s->o.allow_remote_access && !host_allowed(s, host)) {
+    /* Behind a trusted reverse proxy the public name is X-Forwarded-Host and the proxy, not
+     * this server, decides which names are served: no Host allow-list then. */
+    const char *fwd = s->o.trust_proxy ? r->header(r, "x-forwarded-host") : NULL;
+    if (fwd)
+        host = fwd;
+    if (!s->o.allow_remote_access && !s->o.trust_proxy && !host_allowed(s, host)) {
         srv_error(resp, 403, "Blocked request with a host not on the allow list", "host");
         return -1;
     }

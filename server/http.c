@@ -495,6 +495,8 @@ int http_start(struct srv *s)
     info.max_http_header_pool = 64;
     info.timeout_secs = s->o.request_timeout_s > 0 ? (unsigned)s->o.request_timeout_s : 30;
     info.keepalive_timeout = 60;
+    /* a connection that never finishes its headers is dropped after the same time */
+    info.timeout_secs_ah_idle = info.timeout_secs;
     info.user = h;
     if (s->o.certfile[0] && s->o.keyfile[0]) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
