@@ -321,8 +321,12 @@ static int on_writeable(struct http *h, struct conn *c, struct lws *wsi)
             return -1;
         if (c->head || c->resp.body.len == 0)
             goto done;
-        lws_callback_on_writable(wsi);
-        return 0;
+        /* the body goes out in the same turn of the loop unless the socket is full: one
+         * wake-up per small answer instead of two */
+        if (lws_send_pipe_choked(wsi)) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
     }
     size_t left = c->resp.body.len - c->sent;
     size_t n = left < CHUNK ? left : CHUNK;

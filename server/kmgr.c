@@ -320,6 +320,11 @@ static int chan_open(struct kernel *k, enum jp_channel ch)
     if (!c->sock)
         goto fail;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
+    /* the kernel may not listen yet when we connect: retry every 10 ms (libzmq's default
+     * 100 ms would add that much to every kernel start), backing off to 1 s */
+    int ivl = 10, ivl_max = 1000;
+    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     if (ch == JP_CH_SHELL || ch == JP_CH_STDIN)
         zmq_setsockopt(c->sock, ZMQ_ROUTING_ID, k->routing_id, strlen(k->routing_id));
     if (ch == JP_CH_IOPUB && zmq_setsockopt(c->sock, ZMQ_SUBSCRIBE, "", 0) != 0)
