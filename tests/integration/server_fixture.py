@@ -100,23 +100,26 @@ def start_cnote(root: str | None = None, token: str = "secret-token", *args: str
     e.update(env or {})
     cmd = [SERVER_BIN, "--port", "0", "--root", root, "--data-dir", data, "--token", token,
            *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=e)
+    # output goes to files, never to pipes nobody reads: a full pipe would block the server
+    # (and the kernels, which share its stdout and stderr)
+    log = tempfile.NamedTemporaryFile("w+", prefix="cnote-server-", suffix=".log", delete=False)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=e)
     url = None
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = re.search(r"(https?://[^\s?]+)", line)
+    while time.monotonic() < deadline and url is None:
+        with open(log.name) as f:
+            m = re.search(r"(https?://[^\s?]+)", f.read())
         if m:
             url = m.group(1)
             if not url.endswith("/"):
                 url += "/"
+        elif proc.poll() is not None:
             break
+        else:
+            time.sleep(0.02)
     if not url:
         proc.kill()
-        raise RuntimeError("cnote-server printed no URL: " + proc.stderr.read())
+        raise RuntimeError("cnote-server printed no URL: " + open(log.name).read())
     _wait_api(url, proc)
     return Server(proc, url, token, root)
 
