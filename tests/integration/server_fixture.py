@@ -92,14 +92,16 @@ def _wait_api(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
 
 
 def start_cnote(root: str | None = None, token: str = "secret-token", *args: str,
-                env: dict | None = None) -> Server:
+                env: dict | None = None, keep_kernels: bool = False) -> Server:
+    """keep_kernels: leave kernels running when the server stops (the default of the server,
+    for adoption tests); otherwise --shutdown-kernels-on-exit so no test leaks kernels."""
     root = root or tempfile.mkdtemp(prefix="cnote-root-")
     data = tempfile.mkdtemp(prefix="cnote-data-")
     e = dict(os.environ)
     e["JUPYTER_PATH"] = os.path.join(ROOT, ".venv", "share", "jupyter")
     e.update(env or {})
     cmd = [SERVER_BIN, "--port", "0", "--root", root, "--data-dir", data, "--token", token,
-           *args]
+           *([] if keep_kernels else ["--shutdown-kernels-on-exit"]), *args]
     # output goes to files, never to pipes nobody reads: a full pipe would block the server
     # (and the kernels, which share its stdout and stderr)
     log = tempfile.NamedTemporaryFile("w+", prefix="cnote-server-", suffix=".log", delete=False)

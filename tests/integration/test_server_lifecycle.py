@@ -40,7 +40,7 @@ def kernel_idle(s, kid):
 
 def test_kill_9_then_restart_adopts_kernels_and_sessions(tmp_path):
     data = tmp_path / "data"
-    s = start_cnote(str(tmp_path), TOKEN, "--data-dir", str(data))
+    s = start_cnote(str(tmp_path), TOKEN, "--data-dir", str(data), keep_kernels=True)
     try:
         sess = s.post("api/sessions", json={"path": "n.ipynb", "type": "notebook",
                                             "kernel": {"name": "cnote"}}).json()
@@ -67,7 +67,7 @@ def test_kill_9_then_restart_adopts_kernels_and_sessions(tmp_path):
 
 def test_sigterm_leaves_kernels_for_the_next_start(tmp_path):
     data = tmp_path / "data"
-    s = start_cnote(str(tmp_path), TOKEN, "--data-dir", str(data))
+    s = start_cnote(str(tmp_path), TOKEN, "--data-dir", str(data), keep_kernels=True)
     kid = s.post("api/kernels", json={"name": "cnote"}).json()["id"]
     wait_for(lambda: kernel_idle(s, kid), what="kernel idle")
     assert s.stop() == 0
@@ -81,7 +81,8 @@ def test_sigterm_leaves_kernels_for_the_next_start(tmp_path):
 
 def test_shutdown_kernels_on_exit(tmp_path):
     data = tmp_path / "data"
-    s = start_cnote(str(tmp_path), TOKEN, "--data-dir", str(data), "--shutdown-kernels-on-exit")
+    s = start_cnote(str(tmp_path), TOKEN, "--data-dir", str(data), "--shutdown-kernels-on-exit",
+                    keep_kernels=True)
     kid = s.post("api/kernels", json={"name": "cnote"}).json()["id"]
     wait_for(lambda: kernel_idle(s, kid), what="kernel idle")
     s.stop()
