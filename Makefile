@@ -132,7 +132,9 @@ build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
 setup:
 	$(Q)$(STAGE) setup scripts/setup.sh
 
+# the kernel-manager tests start real kernels: cnote's (normal build) and ipykernel's
 unit: $(UNIT_BIN)
+	$(Q)$(MAKE) --no-print-directory SAN=0 BUILD=build install-kernelspec
 	$(Q)scripts/run-unit.sh $(BUILD) $(UNIT_BIN)
 
 unit-asan:

@@ -40,7 +40,8 @@ struct conn {
     size_t sent;
     struct async_handle *async;
     struct lws *wsi;
-    char hbuf[16384]; /* header values returned by req.header */
+    int in_request_cb; /* inside LWS_CALLBACK_HTTP or BODY_COMPLETION for this request */
+    char hbuf[16384];  /* header values returned by req.header */
     size_t hused;
 };
 
@@ -189,7 +190,9 @@ static const char *method_of(struct lws *wsi, char **uri)
 static void answer(struct conn *c)
 {
     c->answered = 1;
-    if (c->wsi)
+    /* inside the request's own callback the answer is written on return from it (no extra
+     * loop turn and no POLLOUT toggling); a later (async) answer waits for WRITEABLE */
+    if (c->wsi && !c->in_request_cb)
         lws_callback_on_writable(c->wsi);
 }
 
@@ -434,8 +437,14 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     struct conn *c = user;
 
     switch (reason) {
-    case LWS_CALLBACK_HTTP:
-        return on_http(h, c, wsi);
+    case LWS_CALLBACK_HTTP: {
+        c->in_request_cb = 1;
+        int rc = on_http(h, c, wsi);
+        c->in_request_cb = 0;
+        if (rc)
+            return rc;
+        return c->answered && !c->headers_sent ? on_writeable(h, c, wsi) : 0;
+    }
     case LWS_CALLBACK_HTTP_BODY:
         if (!c->body_pending)
             return 0;
@@ -449,7 +458,11 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (c->body_pending) {
             c->body_pending = 0;
+            c->in_request_cb = 1;
             dispatch(h, c);
+            c->in_request_cb = 0;
+            if (c->answered && !c->headers_sent)
+                return on_writeable(h, c, wsi);
         }
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
