@@ -263,6 +263,14 @@ int api_not_here(struct srv_req *r, struct srv_resp *resp)
     return 0;
 }
 
+int api_nbconvert(struct srv_req *r, struct srv_resp *resp)
+{
+    (void)r;
+    /* no exporters: JupyterLab then offers no "Save and Export As" formats, without errors */
+    srv_json(resp, 200, json_object());
+    return 0;
+}
+
 /* ---- pages ---- */
 
 static void html(struct srv_resp *resp, int status, const char *body)

@@ -33,6 +33,7 @@ const struct srv_route srv_routes[] = {
     {"*", "/api/contents{path*}", api_contents, 0},
     {"GET", "/files/{path*}", api_files, 0},
     {"*", "/api/terminals{rest*}", api_not_here, 0},
+    {"GET", "/api/nbconvert", api_nbconvert, 0},
     {"GET", "/login", page_login, 1},
     {"POST", "/login", page_login, 1},
     {"GET", "/logout", page_logout, 1},

@@ -141,6 +141,7 @@ int api_checkpoints(struct srv_req *r, struct srv_resp *resp);
 int api_checkpoint(struct srv_req *r, struct srv_resp *resp);
 int api_files(struct srv_req *r, struct srv_resp *resp);
 int api_not_here(struct srv_req *r, struct srv_resp *resp);
+int api_nbconvert(struct srv_req *r, struct srv_resp *resp);
 int page_root(struct srv_req *r, struct srv_resp *resp);
 int page_login(struct srv_req *r, struct srv_resp *resp);
 int page_logout(struct srv_req *r, struct srv_resp *resp);

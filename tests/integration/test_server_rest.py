@@ -122,6 +122,7 @@ def test_not_found_and_method_not_allowed(srv):
     assert srv.get("no/such/page").status_code == 404
     assert srv.put("api/kernels").status_code == 405
     assert srv.get("api/terminals").status_code == 404  # no terminals, as Jupyter without them
+    assert srv.get("api/nbconvert").json() == {}  # JupyterLab asks; no exporters yet
 
 
 def test_trailing_slash_redirects(srv):
