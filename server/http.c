@@ -41,7 +41,8 @@ struct conn {
     struct async_handle *async;
     struct lws *wsi;
     int in_request_cb; /* inside LWS_CALLBACK_HTTP or BODY_COMPLETION for this request */
-    char hbuf[16384];  /* header values returned by req.header */
+    char *hbuf;        /* header values returned by req.header (allocated on first use: lws
+                        * zeroes the per-request data, so it must stay small) */
     size_t hused;
 };
 
@@ -78,6 +79,8 @@ static void conn_reset(struct conn *c)
     c->body_pending = c->answered = c->head = c->headers_sent = 0;
     c->sent = 0;
     c->hused = 0;
+    free(c->hbuf);
+    c->hbuf = NULL;
 }
 
 static const struct {
@@ -94,16 +97,20 @@ static const struct {
     {WSI_TOKEN_X_FORWARDED_FOR, "x-forwarded-for"},
 };
 
+#define HBUF_SIZE 16384
+
 static const char *conn_header(struct srv_req *r, const char *name)
 {
     struct conn *c = r->hctx;
     if (!c->wsi)
         return NULL;
+    if (!c->hbuf && !(c->hbuf = malloc(HBUF_SIZE)))
+        return NULL;
     for (size_t i = 0; i < sizeof header_tokens / sizeof *header_tokens; i++) {
         if (strcmp(header_tokens[i].name, name) != 0)
             continue;
         int n = lws_hdr_total_length(c->wsi, header_tokens[i].tok);
-        if (n <= 0 || c->hused + (size_t)n + 1 > sizeof c->hbuf)
+        if (n <= 0 || c->hused + (size_t)n + 1 > HBUF_SIZE)
             return NULL;
         char *dst = c->hbuf + c->hused;
         if (lws_hdr_copy(c->wsi, dst, n + 1, header_tokens[i].tok) < 0)
@@ -115,7 +122,7 @@ static const char *conn_header(struct srv_req *r, const char *name)
     char key[80];
     snprintf(key, sizeof key, "%s:", name);
     int n = lws_hdr_custom_length(c->wsi, key, (int)strlen(key));
-    if (n <= 0 || c->hused + (size_t)n + 1 > sizeof c->hbuf)
+    if (n <= 0 || c->hused + (size_t)n + 1 > HBUF_SIZE)
         return NULL;
     char *dst = c->hbuf + c->hused;
     if (lws_hdr_custom_copy(c->wsi, dst, n + 1, key, (int)strlen(key)) < 0)
