@@ -8,12 +8,13 @@
 
 struct kernel_opts {
     const char *connection_file;
-    const char *exec_path;       /* cnote-exec binary */
-    const char *include_dir;     /* directory holding cnote.h */
-    const char *cc;              /* compiler: "gcc" (default), "clang" or a path */
-    const char *cflags;          /* default "-O2" */
-    unsigned long long memlimit; /* bytes of address space for the state process, 0 = none */
-    int interrupt_grace_ms;      /* after an interrupt, how long a cell may take to stop */
+    const char *exec_path;         /* cnote-exec binary */
+    const char *include_dir;       /* directory holding cnote.h */
+    const char *cc;                /* compiler: "gcc" (default), "clang" or a path */
+    const char *cflags;            /* default "-O2" */
+    unsigned long long memlimit;   /* bytes of address space for the state process, 0 = none */
+    int interrupt_grace_ms;        /* after an interrupt, how long a cell may take to stop */
+    unsigned long long max_output; /* bytes of output per cell before the rest is dropped */
 };
 
 /* Run the kernel until shutdown. Returns the process exit status. */

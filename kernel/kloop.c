@@ -311,11 +311,7 @@ static int drain_output(struct kernel *k, int which)
         size_t ok = utf8_complete_prefix((unsigned char *)buf, n);
         jp_buf_reset(part);
         jp_buf_add(part, buf + ok, n - ok);
-        size_t limit = (size_t)1 << 30;
-        const char *env = getenv("CNOTE_MAX_OUTPUT");
-        if (env)
-            limit = strtoull(env, NULL, 10);
-        if (k->cur.req && k->cur.out_bytes + ok > limit) {
+        if (k->cur.req && k->cur.out_bytes + ok > k->o->max_output) {
             if (!k->cur.truncated) {
                 const char note[] = "\n[cnote: output truncated: more than CNOTE_MAX_OUTPUT "
                                     "bytes in one cell]\n";
@@ -370,9 +366,8 @@ static int exec_send(struct kernel *k, unsigned type, const void *data, size_t l
     if (k->ex.ctl < 0)
         return JP_EDEAD;
     /* frames to the executor are small except input answers; a blocking write is fine
-     * since the executor always reads its control socket promptly */
-    int fl = fcntl(k->ex.ctl, F_GETFL);
-    fcntl(k->ex.ctl, F_SETFL, fl & ~O_NONBLOCK);
+     * since the executor always reads its control socket promptly (reads of it from the
+     * loop use MSG_DONTWAIT, so the socket itself stays blocking) */
     while (done < total) {
         struct msghdr mh = {0};
         struct iovec v[2];
@@ -392,13 +387,10 @@ static int exec_send(struct kernel *k, unsigned type, const void *data, size_t l
         ssize_t w = sendmsg(k->ex.ctl, &mh, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0) {
-            fcntl(k->ex.ctl, F_SETFL, fl);
+        if (w < 0)
             return JP_EDEAD;
-        }
         done += (size_t)w;
     }
-    fcntl(k->ex.ctl, F_SETFL, fl);
     return 0;
 }
 
@@ -462,7 +454,6 @@ static int exec_start(struct kernel *k)
     k->ex.ctl = sp[0];
     k->ex.out = op[0];
     k->ex.err = ep[0];
-    set_nonblock(k->ex.ctl);
     set_nonblock(k->ex.out);
     set_nonblock(k->ex.err);
     jp_buf_reset(&k->ex.in);
@@ -1282,6 +1273,22 @@ static int uexpr_next(struct kernel *k)
     return 0;
 }
 
+/* The execute_request is answered: free what it held, keep it as the parent of output that
+ * arrives while idle, and go back to idle. */
+static void cur_clear(struct kernel *k)
+{
+    json_decref(k->cur.error);
+    json_decref(k->cur.uexpr);
+    json_decref(k->cur.uexpr_out);
+    free(k->cur.result);
+    free(k->cur.code);
+    jp_msg_free(k->last_parent);
+    k->last_parent = k->cur.req;
+    memset(&k->cur, 0, sizeof k->cur);
+    k->cur.job.fd = -1;
+    k->cur.phase = PH_IDLE;
+}
+
 struct queued {
     struct jp_msg **v;
     size_t n;
@@ -1376,16 +1383,7 @@ static void cell_finish(struct kernel *k)
     reply(k, k->shell, req, "execute_reply", content);
     publish_status(k, req, "idle");
 
-    json_decref(k->cur.error);
-    json_decref(k->cur.uexpr);
-    json_decref(k->cur.uexpr_out);
-    free(k->cur.result);
-    free(k->cur.code);
-    jp_msg_free(k->last_parent);
-    k->last_parent = req;
-    memset(&k->cur, 0, sizeof k->cur);
-    k->cur.job.fd = -1;
-    k->cur.phase = PH_IDLE;
+    cur_clear(k);
     abort_queued(k, &q);
 }
 
@@ -1467,13 +1465,7 @@ static void start_execute(struct kernel *k, struct jp_msg *req)
                 hist_add(k, k->cur.count, code, NULL);
             reply(k, k->shell, req, "execute_reply", content);
             publish_status(k, req, "idle");
-            json_decref(k->cur.uexpr);
-            json_decref(k->cur.uexpr_out);
-            free(k->cur.code);
-            jp_msg_free(k->last_parent);
-            k->last_parent = req;
-            memset(&k->cur, 0, sizeof k->cur);
-            k->cur.job.fd = -1;
+            cur_clear(k);
             return;
         }
     }
@@ -1637,7 +1629,7 @@ static int drain_ctl(struct kernel *k)
     char buf[65536];
     int eof = 0;
     for (;;) {
-        ssize_t r = read(k->ex.ctl, buf, sizeof buf);
+        ssize_t r = recv(k->ex.ctl, buf, sizeof buf, MSG_DONTWAIT);
         if (r < 0 && errno == EINTR)
             continue;
         if (r == 0 || (r < 0 && errno != EAGAIN)) {

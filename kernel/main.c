@@ -191,6 +191,9 @@ int main(int argc, char **argv)
     if (getenv("CNOTE_MEMLIMIT"))
         o.memlimit = strtoull(getenv("CNOTE_MEMLIMIT"), NULL, 10);
     o.interrupt_grace_ms = 2000;
+    o.max_output = 1ull << 30;
+    if (getenv("CNOTE_MAX_OUTPUT"))
+        o.max_output = strtoull(getenv("CNOTE_MAX_OUTPUT"), NULL, 10);
     if (getenv("CNOTE_INTERRUPT_GRACE_MS"))
         o.interrupt_grace_ms = (int)strtol(getenv("CNOTE_INTERRUPT_GRACE_MS"), NULL, 10);
     return kloop_run(&o);

@@ -71,6 +71,16 @@ static int start_kernel(struct srv *s, const char *name, const char *path, char 
     return 0;
 }
 
+/* The request's JSON body; NULL with a 400 already answered when there is none. */
+static json_t *session_body(struct srv_req *r, struct srv_resp *resp)
+{
+    int empty;
+    json_t *body = srv_body_json(r, resp, &empty);
+    if (!body && empty)
+        srv_error(resp, 400, "No JSON data provided", NULL);
+    return body;
+}
+
 static void shutdown_ignored(void *arg, int status, const char *kernel_id, const char *reason)
 {
     (void)arg;
@@ -90,13 +100,9 @@ int api_sessions(struct srv_req *r, struct srv_resp *resp)
         srv_json(resp, 200, a);
         return 0;
     }
-    int empty;
-    json_t *body = srv_body_json(r, resp, &empty);
-    if (!body) {
-        if (empty)
-            srv_error(resp, 400, "No JSON data provided", NULL);
+    json_t *body = session_body(r, resp);
+    if (!body)
         return 0;
-    }
     const char *path = json_string_value(json_object_get(body, "path"));
     const char *type = json_string_value(json_object_get(body, "type"));
     const char *name = json_string_value(json_object_get(body, "name"));
@@ -162,13 +168,9 @@ int api_session(struct srv_req *r, struct srv_resp *resp)
         srv_json(resp, 204, NULL);
         return 0;
     }
-    int empty;
-    json_t *body = srv_body_json(r, resp, &empty);
-    if (!body) {
-        if (empty)
-            srv_error(resp, 400, "No JSON data provided", NULL);
+    json_t *body = session_body(r, resp);
+    if (!body)
         return 0;
-    }
     const char *path = json_string_value(json_object_get(body, "path"));
     const char *name = json_string_value(json_object_get(body, "name"));
     const char *type = json_string_value(json_object_get(body, "type"));
