@@ -87,6 +87,81 @@ int jp_buf_adds(struct jp_buf *b, const char *s)
     return jp_buf_add(b, s, strlen(s));
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 when the bytes there are not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    size_t n, i;
+    unsigned cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+int jp_buf_add_jstr(struct jp_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t start = b->len, run;
+    const unsigned char *p = (const unsigned char *)s;
+    int rc = jp_buf_add(b, "\"", 1);
+
+    while (rc == 0 && *p) {
+        /* copy the longest stretch that needs no escaping in one append */
+        for (run = 0; p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\'; run++)
+            ;
+        if (run) {
+            rc = jp_buf_add(b, p, run);
+            p += run;
+            continue;
+        }
+        char esc[7] = {'\\', 0};
+        size_t n = utf8_len(p);
+        if (*p == '"' || *p == '\\') {
+            esc[1] = (char)*p;
+            rc = jp_buf_add(b, esc, 2);
+        } else if (*p == '\n' || *p == '\t' || *p == '\r') {
+            esc[1] = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
+            rc = jp_buf_add(b, esc, 2);
+        } else if (*p < 0x20) {
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[*p >> 4];
+            esc[5] = hex[*p & 15];
+            rc = jp_buf_add(b, esc, 6);
+        } else if (n) {
+            rc = jp_buf_add(b, p, n);
+            p += n - 1;
+        } else {
+            rc = jp_buf_add(b, "\\ufffd", 6);
+        }
+        p++;
+    }
+    if (rc == 0)
+        rc = jp_buf_add(b, "\"", 1);
+    if (rc != 0) {
+        b->len = start;
+        if (b->data)
+            b->data[start] = '\0';
+    }
+    return rc;
+}
+
 int jp_buf_addf(struct jp_buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -31,6 +31,10 @@ int jp_buf_adds(struct jp_buf *b, const char *s);
 int jp_buf_addf(struct jp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int jp_buf_vaddf(struct jp_buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* Append `s` as a JSON string literal, quotes included: '"', '\\' and control characters
+ * escaped, valid UTF-8 passed through, each invalid byte written as \ufffd, so the result is
+ * always valid JSON. 0, JP_ENOMEM or JP_ETOOBIG; on failure the buffer is unchanged. */
+int jp_buf_add_jstr(struct jp_buf *b, const char *s);
 /* Take ownership of the content (a NUL-terminated heap string, "" if empty; NULL on
  * out-of-memory); the buffer is left empty. Release the string with jp_free (jp_alloc.h). */
 char *jp_buf_take(struct jp_buf *b);

@@ -80,7 +80,13 @@ int api_kernels(struct srv_req *r, struct srv_resp *resp)
 {
     struct srv *s = r->srv;
     if (strcmp(r->method, "GET") == 0) {
-        srv_json(resp, 200, kmgr_list(s->kmgr));
+        resp->status = 200;
+        jp_buf_reset(&resp->body);
+        if (kmgr_list_write(s->kmgr, &resp->body) != 0) {
+            srv_error(resp, 500, "Out of memory listing kernels", NULL);
+            return 0;
+        }
+        snprintf(resp->content_type, sizeof resp->content_type, "application/json");
         return 0;
     }
     int empty;

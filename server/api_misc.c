@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "jp_buf.h"
+#include "jp_time.h"
 #include "kmgr.h"
 #include "kspecs.h"
 #include "srv.h"
@@ -30,10 +31,11 @@ int api_root(struct srv_req *r, struct srv_resp *resp)
 int api_status(struct srv_req *r, struct srv_resp *resp)
 {
     struct srv *s = r->srv;
+    char last[JP_TIME_LEN];
+    jp_time_format(s->last_activity_us, last, sizeof last);
     srv_json(resp, 200,
-             json_pack("{s:i,s:s,s:i,s:s}", "connections", s->connections, "last_activity",
-                       s->last_activity, "kernels", s->kmgr ? (int)kmgr_count(s->kmgr) : 0,
-                       "started", s->started));
+             json_pack("{s:i,s:s,s:i,s:s}", "connections", s->connections, "last_activity", last,
+                       "kernels", s->kmgr ? (int)kmgr_count(s->kmgr) : 0, "started", s->started));
     return 0;
 }
 

@@ -49,6 +49,8 @@ struct conn {
 struct http {
     struct srv *srv;
     struct lws_context *ctx;
+    char csp[600]; /* the Content-Security-Policy of /api answers, made once */
+    int csp_len;
 };
 
 static void resp_dispose(struct srv_resp *r)
@@ -297,13 +299,8 @@ static int write_headers(struct http *h, struct conn *c, struct lws *wsi)
                                     (const unsigned char *)nosniff, sizeof nosniff - 1, &p, end))
         return -1;
     if (strncmp(c->req.path ? c->req.path : "", "/api", 4) == 0) {
-        char csp[512];
-        int n = snprintf(csp, sizeof csp,
-                         "frame-ancestors 'self'; report-uri %sapi/security/csp-report; "
-                         "default-src 'none'",
-                         h->srv->o.base_url);
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)"content-security-policy:",
-                                        (const unsigned char *)csp, n, &p, end))
+                                        (const unsigned char *)h->csp, h->csp_len, &p, end))
             return -1;
     }
     for (int i = 0; i < r->n_headers; i++) {
@@ -507,6 +504,10 @@ int http_start(struct srv *s)
     if (!h)
         return -1;
     h->srv = s;
+    h->csp_len = snprintf(h->csp, sizeof h->csp,
+                          "frame-ancestors 'self'; report-uri %sapi/security/csp-report; "
+                          "default-src 'none'",
+                          s->o.base_url);
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
     memset(&info, 0, sizeof info);
     loops[0] = s->loop;

@@ -1677,20 +1677,23 @@ fail:
     return rc;
 }
 
-json_t *kmgr_model(struct kmgr *m, const char *id)
+static json_t *model_of(const struct kernel *k)
 {
-    struct kernel *k = find(m, id);
     char ts[JP_TIME_LEN];
     json_t *o;
 
-    if (!k)
-        return NULL;
     jp_time_format(k->last_activity_us, ts, sizeof ts);
     o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "id", k->id, "name", k->name, "last_activity", ts,
                   "execution_state", k->state, "connections", k->connections);
     if (o && k->reason[0])
         json_object_set_new(o, "reason", json_string(k->reason));
     return o;
+}
+
+json_t *kmgr_model(struct kmgr *m, const char *id)
+{
+    struct kernel *k = find(m, id);
+    return k ? model_of(k) : NULL;
 }
 
 json_t *kmgr_list(struct kmgr *m)
@@ -1700,13 +1703,44 @@ json_t *kmgr_list(struct kmgr *m)
     if (!a || !m)
         return a;
     for (struct kernel *k = m->head; k; k = k->next) {
-        json_t *o = kmgr_model(m, k->id);
+        json_t *o = model_of(k);
         if (!o || json_array_append_new(a, o) != 0) {
             json_decref(a);
             return NULL;
         }
     }
     return a;
+}
+
+int kmgr_list_write(struct kmgr *m, struct jp_buf *out)
+{
+    char ts[JP_TIME_LEN];
+    size_t start = out->len;
+    int rc = jp_buf_add(out, "[", 1);
+
+    for (struct kernel *k = m ? m->head : NULL; k && rc == 0; k = k->next) {
+        jp_time_format(k->last_activity_us, ts, sizeof ts);
+        if ((rc = jp_buf_adds(out, k == m->head ? "{\"id\":" : ",{\"id\":")) ||
+            (rc = jp_buf_add_jstr(out, k->id)) || (rc = jp_buf_adds(out, ",\"name\":")) ||
+            (rc = jp_buf_add_jstr(out, k->name)) ||
+            (rc = jp_buf_adds(out, ",\"last_activity\":\"")) || (rc = jp_buf_adds(out, ts)) ||
+            (rc = jp_buf_adds(out, "\",\"execution_state\":")) ||
+            (rc = jp_buf_add_jstr(out, k->state)) ||
+            (rc = jp_buf_addf(out, ",\"connections\":%d", k->connections)))
+            break;
+        if (k->reason[0] &&
+            ((rc = jp_buf_adds(out, ",\"reason\":")) || (rc = jp_buf_add_jstr(out, k->reason))))
+            break;
+        rc = jp_buf_add(out, "}", 1);
+    }
+    if (rc == 0)
+        rc = jp_buf_add(out, "]", 1);
+    if (rc != 0) {
+        out->len = start;
+        if (out->data)
+            out->data[start] = '\0';
+    }
+    return rc;
 }
 
 size_t kmgr_count(struct kmgr *m)

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "jp_buf.h"
 #include "jp_msg.h"
 #include "kspecs.h"
 
@@ -84,6 +85,9 @@ int kmgr_start(struct kmgr *m, const char *name, const char *cwd, const json_t *
 json_t *kmgr_model(struct kmgr *m, const char *id);
 /* Array of KernelModels, in start order. */
 json_t *kmgr_list(struct kmgr *m);
+/* The same list written as compact JSON straight into `out` (the hot path of GET
+ * /api/kernels). 0, or JP_ENOMEM/JP_ETOOBIG with `out` unchanged. */
+int kmgr_list_write(struct kmgr *m, struct jp_buf *out);
 size_t kmgr_count(struct kmgr *m);
 int kmgr_exists(struct kmgr *m, const char *id);
 /* 0 or JP_ENOENT. Signal mode: SIGINT to the kernel's process group; message mode (or a

@@ -357,8 +357,8 @@ int main(int argc, char **argv)
     const char *extra_dirs[] = {extra, NULL};
 
     s->loop = uv_default_loop();
-    jp_time_format(jp_time_now_us(), s->started, sizeof s->started);
-    snprintf(s->last_activity, sizeof s->last_activity, "%s", s->started);
+    s->last_activity_us = jp_time_now_us();
+    jp_time_format(s->last_activity_us, s->started, sizeof s->started);
     static struct kspecs specs;
     static struct sessions sessions;
     s->kspecs = &specs;

@@ -171,16 +171,17 @@ void srv_header_add(struct srv_resp *resp, const char *name, const char *value)
     }
 }
 
+static int dump_to_buf(const char *data, size_t len, void *arg)
+{
+    return jp_buf_add(arg, data, len) == 0 ? 0 : -1;
+}
+
 void srv_json(struct srv_resp *resp, int status, json_t *body)
 {
     resp->status = status;
     jp_buf_reset(&resp->body);
     if (body) {
-        char *s = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (s) {
-            jp_buf_adds(&resp->body, s);
-            free(s);
-        }
+        json_dump_callback(body, dump_to_buf, &resp->body, JSON_COMPACT | JSON_ENCODE_ANY);
         json_decref(body);
         snprintf(resp->content_type, sizeof resp->content_type, "application/json");
     } else {
@@ -213,5 +214,5 @@ json_t *srv_body_json(struct srv_req *r, struct srv_resp *resp, int *empty)
 
 void srv_touch(struct srv *s)
 {
-    jp_time_format(jp_time_now_us(), s->last_activity, sizeof s->last_activity);
+    s->last_activity_us = jp_time_now_us();
 }

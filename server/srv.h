@@ -9,6 +9,7 @@
 #define SRV_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include <jansson.h>
@@ -49,10 +50,10 @@ struct srv {
     struct kspecs *kspecs;
     struct kmgr *kmgr;
     struct sessions *sessions;
-    struct store *store; /* may be NULL: then nothing survives a restart */
-    char started[40];    /* ISO 8601 */
-    char last_activity[40];
-    char cookie_secret[65]; /* hex, random per server start */
+    struct store *store;      /* may be NULL: then nothing survives a restart */
+    char started[40];         /* ISO 8601 */
+    int64_t last_activity_us; /* formatted only when /api/status asks */
+    char cookie_secret[65];   /* hex, random per server start */
     char xsrf_secret[65];
     int connections; /* open WebSocket connections (part 2) */
     void *http;      /* http.c's state */

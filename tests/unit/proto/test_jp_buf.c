@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "failalloc.h"
 #include "jp_alloc.h"
@@ -276,6 +277,77 @@ static void test_jp_buf_add_nomem_unchanged(void **state)
     assert_int_equal(failalloc_live(), live);
 }
 
+static void check_jstr(const char *in, const char *want)
+{
+    struct jp_buf b;
+
+    jp_buf_init(&b, 1000);
+    assert_int_equal(jp_buf_add_jstr(&b, in), 0);
+    assert_string_equal(b.data, want);
+    jp_buf_dispose(&b);
+}
+
+static void test_jp_buf_add_jstr_escapes(void **state)
+{
+    (void)state;
+    check_jstr("", "\"\"");
+    check_jstr("plain id-1", "\"plain id-1\"");
+    check_jstr("a\"b\\c", "\"a\\\"b\\\\c\"");
+    check_jstr("l1\nl2\tx\r\x01\x1f", "\"l1\\nl2\\tx\\r\\u0001\\u001f\"");
+    check_jstr("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+               "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+    /* a lone continuation byte, a truncated sequence, an overlong '/', a surrogate */
+    check_jstr("a\x80"
+               "b",
+               "\"a\\ufffdb\"");
+    check_jstr("\xe2\x82", "\"\\ufffd\\ufffd\"");
+    check_jstr("\xc0\xaf", "\"\\ufffd\\ufffd\"");
+    check_jstr("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
+}
+
+/* whatever the bytes, the result parses as JSON and valid text comes back unchanged */
+static void test_jp_buf_add_jstr_parses(void **state)
+{
+    unsigned seed = 12345;
+    char in[64];
+    struct jp_buf b;
+
+    (void)state;
+    for (int round = 0; round < 2000; round++) {
+        size_t n = (seed = seed * 1103515245u + 12345u) % (sizeof in - 1);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            in[i] = (char)((seed >> 16) % 255 + 1);
+        }
+        in[n] = '\0';
+        jp_buf_init(&b, 1000);
+        assert_int_equal(jp_buf_add_jstr(&b, in), 0);
+        json_error_t err;
+        json_t *v = json_loads(b.data, JSON_DECODE_ANY, &err);
+        assert_non_null(v);
+        assert_true(json_is_string(v));
+        json_t *direct = json_string(in); /* NULL when `in` is not valid UTF-8 */
+        if (direct)
+            assert_string_equal(json_string_value(v), in);
+        json_decref(direct);
+        json_decref(v);
+        jp_buf_dispose(&b);
+    }
+}
+
+static void test_jp_buf_add_jstr_over_limit_unchanged(void **state)
+{
+    struct jp_buf b;
+
+    (void)state;
+    jp_buf_init(&b, 8);
+    assert_int_equal(jp_buf_adds(&b, "ab"), 0);
+    assert_int_equal(jp_buf_add_jstr(&b, "\n\n\n"), JP_ETOOBIG);
+    assert_string_equal(b.data, "ab");
+    assert_int_equal(b.len, 2);
+    jp_buf_dispose(&b);
+}
+
 static int setup_failalloc(void **state)
 {
     (void)state;
@@ -302,6 +374,9 @@ int main(void)
         cmocka_unit_test(test_jp_buf_reset_keeps_allocation),
         cmocka_unit_test(test_jp_buf_dispose_twice),
         cmocka_unit_test(test_jp_buf_add_nomem_unchanged),
+        cmocka_unit_test(test_jp_buf_add_jstr_escapes),
+        cmocka_unit_test(test_jp_buf_add_jstr_parses),
+        cmocka_unit_test(test_jp_buf_add_jstr_over_limit_unchanged),
     };
 
     return cmocka_run_group_tests_name("jp_buf", tests, setup_failalloc, NULL);

@@ -482,6 +482,26 @@ static int teardown(void **state)
 
 /* ---- tests -------------------------------------------------------------------------- */
 
+/* the hand-written JSON of GET /api/kernels says exactly what the jansson model says */
+static void assert_list_write_matches(struct kmgr *m)
+{
+    struct jp_buf b;
+    json_error_t err;
+    json_t *want = kmgr_list(m), *got;
+
+    jp_buf_init(&b, 1 << 20);
+    assert_int_equal(kmgr_list_write(m, &b), 0);
+    got = json_loads(b.data, 0, &err);
+    assert_non_null(got);
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    json_decref(want);
+    jp_buf_reset(&b);
+    assert_int_equal(kmgr_list_write(NULL, &b), 0);
+    assert_string_equal(b.data, "[]");
+    jp_buf_dispose(&b);
+}
+
 static void test_kmgr_start_unknown_spec(void **state)
 {
     struct fx *f = *state;
@@ -562,6 +582,7 @@ static void test_kmgr_start_execute_cnote(void **state)
     mo = kmgr_model(f->m, id);
     assert_int_equal(json_integer_value(json_object_get(mo, "connections")), 1);
     json_decref(mo);
+    assert_list_write_matches(f->m);
 
     /* the connection file is private */
     assert_int_equal(kmgr_record(f->m, id, &rec), 0);
@@ -727,6 +748,7 @@ static void test_kmgr_restart_limit_then_dead(void **state)
     assert_string_equal(json_string_value(json_object_get(mo, "execution_state")), "dead");
     assert_true(json_is_string(json_object_get(mo, "reason")));
     json_decref(mo);
+    assert_list_write_matches(f->m); /* with a reason */
     assert_int_equal(kmgr_interrupt(f->m, id), 0);
 
     /* a dead kernel can be restarted by hand; this one dies again and gives up again */
