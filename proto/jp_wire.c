@@ -113,21 +113,19 @@ out:
     return rc;
 }
 
-int jp_wire_decode(const struct jp_frame *frames, size_t n, struct jp_signer *signer,
-                   const struct jp_wire_limits *limits, struct jp_msg **out,
-                   struct jp_wire_error *err)
+int jp_wire_split(const struct jp_frame *frames, size_t n, struct jp_signer *signer,
+                  const struct jp_wire_limits *limits, struct jp_wire_view *v,
+                  struct jp_wire_error *err)
 {
     const struct jp_frame *sig;
     const void *parts[4];
     size_t lens[4];
-    json_t *dicts[4] = {NULL, NULL, NULL, NULL};
-    struct jp_msg *m = NULL;
     size_t i, d, total = 0;
-    int rc;
+    int rc = 0;
 
     if (err)
         err->text[0] = '\0';
-    if (!out || !signer || (n && !frames)) {
+    if (!v || !signer || (n && !frames)) {
         rc = JP_EINVAL;
         set_err(err, "invalid arguments");
         goto out;
@@ -175,14 +173,42 @@ int jp_wire_decode(const struct jp_frame *frames, size_t n, struct jp_signer *si
             goto out;
         }
     }
-    /* authenticate the raw bytes before any parsing */
+    /* authenticate the raw bytes before anyone parses them */
     rc = jp_signer_verify(signer, parts, lens, sig->len ? sig->data : "", sig->len);
     if (rc < 0) {
         set_err(err, "%s", jp_strerror(rc));
         goto out;
     }
+    v->n_idents = d;
+    for (i = 0; i < 4; i++)
+        v->dicts[i] = frames[d + 2 + i];
+    v->buffers = frames + d + 6;
+    v->n_buffers = n - d - 6;
+out:
+    return rc;
+}
+
+int jp_wire_decode(const struct jp_frame *frames, size_t n, struct jp_signer *signer,
+                   const struct jp_wire_limits *limits, struct jp_msg **out,
+                   struct jp_wire_error *err)
+{
+    struct jp_wire_view v;
+    json_t *dicts[4] = {NULL, NULL, NULL, NULL};
+    struct jp_msg *m = NULL;
+    size_t i;
+    int rc;
+
+    if (!out) {
+        if (err)
+            err->text[0] = '\0';
+        set_err(err, "invalid arguments");
+        return JP_EINVAL;
+    }
+    rc = jp_wire_split(frames, n, signer, limits, &v, err);
+    if (rc < 0)
+        goto out;
     for (i = 0; i < 4; i++) {
-        rc = parse_dict(&frames[d + 2 + i], (int)i, &dicts[i], err);
+        rc = parse_dict(&v.dicts[i], (int)i, &dicts[i], err);
         if (rc < 0)
             goto out;
     }
@@ -202,18 +228,18 @@ int jp_wire_decode(const struct jp_frame *frames, size_t n, struct jp_signer *si
     m->metadata = dicts[2];
     m->content = dicts[3];
     memset(dicts, 0, sizeof dicts);
-    rc = frames_copy(frames, d, &m->idents);
+    rc = frames_copy(frames, v.n_idents, &m->idents);
     if (rc < 0) {
         set_err(err, "out of memory");
         goto out;
     }
-    m->n_idents = d;
-    rc = frames_copy(frames + d + 6, n - d - 6, &m->buffers);
+    m->n_idents = v.n_idents;
+    rc = frames_copy(v.buffers, v.n_buffers, &m->buffers);
     if (rc < 0) {
         set_err(err, "out of memory");
         goto out;
     }
-    m->n_buffers = n - d - 6;
+    m->n_buffers = v.n_buffers;
     *out = m;
 out:
     if (rc < 0) {

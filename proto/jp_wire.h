@@ -43,6 +43,21 @@ int jp_wire_decode(const struct jp_frame *frames, size_t n, struct jp_signer *si
                    const struct jp_wire_limits *limits, struct jp_msg **out,
                    struct jp_wire_error *err);
 
+/* The parts of a verified message, unparsed: pointers into the caller's frames. */
+struct jp_wire_view {
+    size_t n_idents;          /* frames[0..n_idents) are the identities */
+    struct jp_frame dicts[4]; /* header, parent_header, metadata, content: raw JSON bytes */
+    const struct jp_frame *buffers;
+    size_t n_buffers;
+};
+
+/* Find the delimiter, check the sizes and the signature, and point v at the parts without
+ * parsing any JSON (for relays that forward the bytes as they are). Same errors as
+ * jp_wire_decode except JP_EPARSE and the JSON checks (JP_EPROTO only for the frame layout). */
+int jp_wire_split(const struct jp_frame *frames, size_t n, struct jp_signer *signer,
+                  const struct jp_wire_limits *limits, struct jp_wire_view *v,
+                  struct jp_wire_error *err);
+
 /* Encode m (borrowed) into a new array of frames: identities, delimiter, signature, the four
  * dicts, buffers. *frames_out and *n_out are set on success (free with jp_frames_free).
  * 0, JP_ENOMEM, JP_EINVAL (a dict is missing or not an object, or signer is NULL),

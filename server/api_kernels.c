@@ -11,6 +11,7 @@
 
 #include "contents.h"
 #include "jp_err.h"
+#include "jp_log.h"
 #include "kmgr.h"
 #include "srv.h"
 
@@ -49,6 +50,69 @@ static void location(struct srv *s, struct srv_resp *resp, const char *id)
 }
 
 char *api_kernel_cwd(struct srv *s, const char *path);
+
+/* Is env name `name` in the comma list `allow` ("X*" entries are prefixes)? */
+static int env_allowed(const char *allow, const char *name)
+{
+    const char *p = allow;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        while (n && (*p == ' ' || *p == '\t'))
+            p++, n--;
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n && p[n - 1] == '*') {
+            if (strncmp(name, p, n - 1) == 0)
+                return 1;
+        } else if (n && strlen(name) == n && strncmp(name, p, n) == 0) {
+            return 1;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* The environment a client may give a new kernel (what gateway clients send as "env"): names
+ * on the allow-list only (others are dropped and logged), string values of at most 4096
+ * bytes without NUL, CR or LF (else 400, like Enterprise Gateway); KERNEL_USERNAME is the
+ * authenticated user whenever the server authenticates. NULL with *bad set on a 400. */
+static json_t *kernel_env(struct srv *s, json_t *in, char *bad, size_t badlen)
+{
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+    if (!out)
+        return NULL;
+    if (in && !json_is_object(in) && !json_is_null(in)) {
+        snprintf(bad, badlen, "env must be an object of strings");
+        json_decref(out);
+        return NULL;
+    }
+    json_object_foreach(in, k, v)
+    {
+        if (!env_allowed(s->o.kernel_env_allow, k)) {
+            jp_log(JP_LOG_INFO, "kernels", "env dropped (not allowed) name=%s", k);
+            continue;
+        }
+        const char *sv = json_string_value(v);
+        size_t n = json_string_length(v);
+        if (!sv || n > 4096 || strlen(sv) != n || strpbrk(sv, "\r\n")) {
+            snprintf(bad, badlen,
+                     "env value of %s must be a string of at most 4096 bytes without NUL, "
+                     "CR or LF",
+                     k);
+            json_decref(out);
+            return NULL;
+        }
+        json_object_set(out, k, v);
+    }
+    if (s->o.token[0])
+        json_object_set_new(out, "KERNEL_USERNAME", json_string(SRV_USERNAME));
+    return out;
+}
 
 /* The directory of an API path, walking up until one exists; the root when none does. */
 char *api_kernel_cwd(struct srv *s, const char *path)
@@ -101,12 +165,18 @@ int api_kernels(struct srv_req *r, struct srv_resp *resp)
     const char *name = json_string_value(json_object_get(body, "name"));
     const char *path = json_string_value(json_object_get(body, "path"));
     const char *want = json_string_value(json_object_get(body, "kernel_id"));
-    json_t *env = json_object_get(body, "env");
+    char bad[300] = "";
+    json_t *env = kernel_env(s, json_object_get(body, "env"), bad, sizeof bad);
+    if (!env) {
+        json_decref(body);
+        srv_error(resp, 400, bad[0] ? bad : "Out of memory", NULL);
+        return 0;
+    }
     char *cwd = api_kernel_cwd(s, path);
     char id[37], why[300] = "";
-    int rc = kmgr_start(s->kmgr, name, cwd, json_is_object(env) ? env : NULL, want, id, why,
-                        sizeof why, NULL, NULL);
+    int rc = kmgr_start(s->kmgr, name, cwd, env, want, id, why, sizeof why, NULL, NULL);
     free(cwd);
+    json_decref(env);
     json_decref(body);
     if (rc == JP_ENOENT) {
         char msg[400];

@@ -18,6 +18,7 @@
 #include "kmgr.h"
 #include "kspecs.h"
 #include "srv.h"
+#include "ws.h"
 
 #define JUPYTER_SERVER_COMPAT_VERSION "2.21.1"
 
@@ -34,8 +35,9 @@ int api_status(struct srv_req *r, struct srv_resp *resp)
     char last[JP_TIME_LEN];
     jp_time_format(s->last_activity_us, last, sizeof last);
     srv_json(resp, 200,
-             json_pack("{s:i,s:s,s:i,s:s}", "connections", s->connections, "last_activity", last,
-                       "kernels", s->kmgr ? (int)kmgr_count(s->kmgr) : 0, "started", s->started));
+             json_pack("{s:i,s:s,s:i,s:s}", "connections", wsb_connections(s->wsb), "last_activity",
+                       last, "kernels", s->kmgr ? (int)kmgr_count(s->kmgr) : 0, "started",
+                       s->started));
     return 0;
 }
 
@@ -67,8 +69,9 @@ int api_me(struct srv_req *r, struct srv_resp *resp)
         json_decref(want);
     }
     free(q);
-    json_t *id = json_pack("{s:s,s:s,s:s,s:s,s:n,s:n}", "username", "cnote", "name", "cnote",
-                           "display_name", "cnote", "initials", "C", "avatar_url", "color");
+    json_t *id =
+        json_pack("{s:s,s:s,s:s,s:s,s:n,s:n}", "username", SRV_USERNAME, "name", SRV_USERNAME,
+                  "display_name", "cnote", "initials", "C", "avatar_url", "color");
     srv_json(resp, 200, json_pack("{s:o,s:o}", "identity", id, "permissions", perms));
     return 0;
 }
@@ -183,15 +186,11 @@ int api_kernelspecs(struct srv_req *r, struct srv_resp *resp)
 {
     struct srv *s = r->srv;
     json_t *specs = json_object();
-    const char *def = NULL;
-    for (size_t i = 0; i < s->kspecs->n; i++) {
+    const struct kspec *dspec = kspecs_default(s->kspecs);
+    const char *def = dspec ? dspec->name : "";
+    for (size_t i = 0; i < s->kspecs->n; i++)
         json_object_set_new(specs, s->kspecs->v[i].name,
                             kspecs_model(&s->kspecs->v[i], s->o.base_url));
-        if (strcmp(s->kspecs->v[i].name, "cnote") == 0)
-            def = "cnote";
-    }
-    if (!def)
-        def = s->kspecs->n ? s->kspecs->v[0].name : "";
     srv_json(resp, 200, json_pack("{s:s,s:o}", "default", def, "kernelspecs", specs));
     return 0;
 }

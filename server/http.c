@@ -20,8 +20,14 @@
 
 #include "auth.h"
 #include "jp_log.h"
+#include "kmgr.h"
 #include "srv.h"
+#include "ws.h"
 
+_Static_assert(WSB_HEADROOM >= LWS_PRE, "the bridge must leave LWS_PRE bytes before frames");
+
+#define WS_MAX_MESSAGE ((size_t)256 << 20) /* one inbound WebSocket message */
+#define WS_V1 "v1.kernel.websocket.jupyter.org"
 #define CHUNK 65536
 
 struct async_handle {
@@ -44,6 +50,11 @@ struct conn {
     char *hbuf;        /* header values returned by req.header (allocated on first use: lws
                         * zeroes the per-request data, so it must stay small) */
     size_t hused;
+    /* WebSocket connections */
+    struct wsb_client *ws;
+    struct jp_buf *rx; /* an inbound message being reassembled (allocated on demand) */
+    int close_code;    /* the bridge asked to close */
+    char close_reason[64];
 };
 
 struct http {
@@ -433,6 +444,238 @@ static int on_http(struct http *h, struct conn *c, struct lws *wsi)
     return 0;
 }
 
+/* ---- WebSockets ------------------------------------------------------------------------ */
+
+static void ws_want_write(void *tctx)
+{
+    struct conn *c = tctx;
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+}
+
+static void ws_close(void *tctx, int code, const char *reason)
+{
+    struct conn *c = tctx;
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "");
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+}
+
+static const struct wsb_transport ws_transport = {ws_want_write, ws_close};
+
+/* The kernel id of /api/kernels/<id>/channels (path without base_url), or "" for
+ * /api/events/subscribe; -1 for any other path. */
+static int ws_target(const char *path, char *kid, size_t kidlen)
+{
+    static const char pre[] = "/api/kernels/", post[] = "/channels";
+    size_t pl = strlen(path);
+    if (strcmp(path, "/api/events/subscribe") == 0) {
+        kid[0] = '\0';
+        return 0;
+    }
+    if (strncmp(path, pre, sizeof pre - 1) != 0 || pl < sizeof pre - 1 + sizeof post ||
+        strcmp(path + pl - (sizeof post - 1), post) != 0)
+        return -1;
+    size_t n = pl - (sizeof pre - 1) - (sizeof post - 1);
+    if (n == 0 || n >= kidlen || memchr(path + sizeof pre - 1, '/', n))
+        return -1;
+    memcpy(kid, path + sizeof pre - 1, n);
+    kid[n] = '\0';
+    return 0;
+}
+
+/* Fill c->req from the upgrade request (method, path without base_url, query, headers).
+ * 0, or -1 when the path is outside base_url or malformed. */
+static int ws_request(struct http *h, struct conn *c, struct lws *wsi)
+{
+    struct srv *s = h->srv;
+    char *uri = NULL;
+    conn_reset(c);
+    c->wsi = wsi;
+    c->req.srv = s;
+    c->req.conn = c;
+    c->req.header = conn_header;
+    c->req.hctx = c;
+    jp_buf_init(&c->resp.body, 1 << 20);
+    const char *m = method_of(wsi, &uri);
+    if (!m || !uri || strcmp(m, "GET") != 0) {
+        free(uri);
+        return -1;
+    }
+    snprintf(c->req.method, sizeof c->req.method, "GET");
+    const char *bu = s->o.base_url;
+    size_t bl = strlen(bu);
+    if (strncmp(uri, bu, bl) != 0) {
+        free(uri);
+        return -1;
+    }
+    c->req.path = strdup(uri + bl - 1);
+    free(uri);
+    c->req.query = query_string(wsi);
+    return c->req.path && c->req.query ? 0 : -1;
+}
+
+/* Write an HTTP answer to an upgrade request we refuse (the connection then closes). */
+static int ws_refuse(struct http *h, struct conn *c, struct lws *wsi)
+{
+    if (!c->resp.status)
+        srv_error(&c->resp, 403, "Forbidden", NULL);
+    /* lws completes the transaction itself when this returns > 0 */
+    int rc = write_headers(h, c, wsi);
+    if (rc == 0 && c->resp.body.len) {
+        unsigned char *buf = malloc(LWS_PRE + c->resp.body.len);
+        if (!buf) {
+            rc = -1;
+        } else {
+            memcpy(buf + LWS_PRE, c->resp.body.data, c->resp.body.len);
+            if (lws_write(wsi, buf + LWS_PRE, c->resp.body.len, LWS_WRITE_HTTP_FINAL) <
+                (int)c->resp.body.len)
+                rc = -1;
+            free(buf);
+        }
+    }
+    conn_reset(c);
+    return rc < 0 ? -1 : 1;
+}
+
+/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: the same checks as a REST request (token, cookie, Host),
+ * then the Origin (cross-origin WebSockets get 403, as in Jupyter Server) and the kernel. */
+static int ws_confirm(struct http *h, struct conn *c, struct lws *wsi)
+{
+    struct srv *s = h->srv;
+    char kid[64];
+    if (ws_request(h, c, wsi) != 0) {
+        srv_error(&c->resp, 404, "Not Found", NULL);
+        return ws_refuse(h, c, wsi);
+    }
+    if (ws_target(c->req.path, kid, sizeof kid) != 0) {
+        srv_error(&c->resp, 404, "Not Found", NULL);
+        return ws_refuse(h, c, wsi);
+    }
+    if (auth_check(s, &c->req, &c->resp, 0) != 0) {
+        if (c->resp.status == 404) {
+            resp_dispose(&c->resp);
+            jp_buf_init(&c->resp.body, 1 << 20);
+            srv_error(&c->resp, 403, "Forbidden: cross-origin WebSocket", NULL);
+        }
+        return ws_refuse(h, c, wsi);
+    }
+    const char *origin = c->req.header(&c->req, "origin");
+    const char *host = c->req.header(&c->req, "host");
+    if (origin && host && strcmp(s->o.allow_origin, "*") != 0 &&
+        strcmp(origin, s->o.allow_origin) != 0) {
+        const char *p = strstr(origin, "://");
+        if (!p || strcmp(p + 3, host) != 0) {
+            srv_error(&c->resp, 403, "Forbidden: cross-origin WebSocket", NULL);
+            return ws_refuse(h, c, wsi);
+        }
+    }
+    if (kid[0] && !kmgr_exists(s->kmgr, kid)) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "Kernel does not exist: %s", kid);
+        srv_error(&c->resp, 404, msg, NULL);
+        return ws_refuse(h, c, wsi);
+    }
+    conn_reset(c);
+    return 0;
+}
+
+static int ws_established(struct http *h, struct conn *c, struct lws *wsi)
+{
+    struct srv *s = h->srv;
+    char kid[64];
+    memset(c, 0, sizeof *c);
+    if (ws_request(h, c, wsi) != 0 || ws_target(c->req.path, kid, sizeof kid) != 0) {
+        conn_reset(c);
+        return -1;
+    }
+    char *session = srv_query(&c->req, "session_id");
+    const struct lws_protocols *p = lws_get_protocol(wsi);
+    int v1 = p && p->name && strcmp(p->name, WS_V1) == 0;
+    c->ws = wsb_open(s->wsb, kid[0] ? kid : NULL, session ? session : "", v1, &ws_transport, c);
+    free(session);
+    conn_reset(c);
+    c->wsi = wsi;
+    if (!c->ws)
+        return -1;
+    return 0;
+}
+
+static int ws_receive(struct conn *c, struct lws *wsi, const void *in, size_t len)
+{
+    int final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+    if (!c->ws)
+        return -1;
+    if (final && !c->rx)
+        return wsb_receive(c->ws, in, len, lws_frame_is_binary(wsi));
+    if (!c->rx) {
+        c->rx = malloc(sizeof *c->rx);
+        if (!c->rx)
+            return -1;
+        jp_buf_init(c->rx, WS_MAX_MESSAGE);
+    }
+    if (jp_buf_add(c->rx, in, len) != 0) {
+        static const char why[] = "message too big";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+                         sizeof why - 1);
+        return -1;
+    }
+    if (!final)
+        return 0;
+    int rc = wsb_receive(c->ws, c->rx->data, c->rx->len, lws_frame_is_binary(wsi));
+    jp_buf_dispose(c->rx);
+    free(c->rx);
+    c->rx = NULL;
+    return rc;
+}
+
+/* Write what the bridge has queued while the socket takes it. */
+static int ws_writeable(struct conn *c, struct lws *wsi)
+{
+    struct wsb_piece p;
+    if (c->close_code) {
+        lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+                         (unsigned char *)c->close_reason, strlen(c->close_reason));
+        return -1;
+    }
+    if (!c->ws)
+        return -1;
+    for (int n = 0; n < 64 && wsb_peek(c->ws, &p); n++) {
+        unsigned char saved[LWS_PRE];
+        int flags =
+            p.first ? (p.binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) : LWS_WRITE_CONTINUATION;
+        if (!p.final)
+            flags |= LWS_WRITE_NO_FIN;
+        /* lws writes the frame header just before the data: keep the bytes there */
+        memcpy(saved, p.data - LWS_PRE, LWS_PRE);
+        int w = lws_write(wsi, p.data, p.len, (enum lws_write_protocol)flags);
+        memcpy(p.data - LWS_PRE, saved, LWS_PRE);
+        if (w < (int)p.len)
+            return -1;
+        wsb_advance(c->ws);
+        if (lws_send_pipe_choked(wsi))
+            break;
+    }
+    if (wsb_peek(c->ws, &p))
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static void ws_closed(struct conn *c)
+{
+    if (c->ws) {
+        wsb_closed(c->ws);
+        c->ws = NULL;
+    }
+    if (c->rx) {
+        jp_buf_dispose(c->rx);
+        free(c->rx);
+        c->rx = NULL;
+    }
+    c->wsi = NULL;
+}
+
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
@@ -477,14 +720,39 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             conn_reset(c);
         }
         return 0;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        /* an upgrade moves the connection to a WebSocket protocol: the request data goes */
+        if (c)
+            conn_reset(c);
+        return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        if (!in || strcasecmp((const char *)in, "websocket") != 0)
+            return -1;
+        {
+            /* lws has not allocated the per-request data of an upgrade request yet */
+            struct conn tmp;
+            memset(&tmp, 0, sizeof tmp);
+            return ws_confirm(h, &tmp, wsi);
+        }
+    case LWS_CALLBACK_ESTABLISHED:
+        return ws_established(h, c, wsi);
+    case LWS_CALLBACK_RECEIVE:
+        return ws_receive(c, wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return ws_writeable(c, wsi);
+    case LWS_CALLBACK_CLOSED:
+        ws_closed(c);
+        return 0;
     default:
         break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* "http" also carries WebSockets that offered no subprotocol (Jupyter's legacy framing) */
 static const struct lws_protocols protocols[] = {
     {"http", callback_http, sizeof(struct conn), 0, 0, NULL, 0},
+    {WS_V1, callback_http, sizeof(struct conn), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -523,6 +791,11 @@ int http_start(struct srv *s)
     /* a connection that never finishes its headers is dropped after the same time */
     info.timeout_secs_ah_idle = info.timeout_secs;
     info.user = h;
+    /* WebSocket keepalive as Jupyter Server: a ping after 30 s without traffic, closed when
+     * nothing came back for 90 s */
+    static const lws_retry_bo_t retry = {.secs_since_valid_ping = 30,
+                                         .secs_since_valid_hangup = 90};
+    info.retry_and_idle_policy = &retry;
     if (s->o.certfile[0] && s->o.keyfile[0]) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = s->o.certfile;

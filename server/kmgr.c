@@ -420,6 +420,46 @@ static int chan_send(struct kernel *k, enum jp_channel ch, const struct jp_msg *
     return rc;
 }
 
+/* Sign the four parts as they are and send them (and the buffers) on a DEALER channel. */
+static int chan_send_raw(struct kernel *k, enum jp_channel ch, const struct jp_frame parts[4],
+                         const struct jp_frame *buffers, size_t nb)
+{
+    struct kchan *c = &k->ch[ch];
+    const void *p[4];
+    size_t lens[4];
+    char sig[JP_SIG_HEX_LEN + 1];
+    int rc = 0;
+
+    if (!c->sock)
+        return JP_EIO;
+    for (int i = 0; i < 4; i++) {
+        p[i] = parts[i].len ? parts[i].data : "";
+        lens[i] = parts[i].len;
+    }
+    if ((rc = jp_signer_sign(k->signer, p, lens, sig)) != 0)
+        return rc;
+    size_t n = 6 + nb;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const void *d;
+        size_t len;
+        if (i == 0)
+            d = JP_WIRE_DELIM, len = strlen(JP_WIRE_DELIM);
+        else if (i == 1)
+            d = sig, len = strlen(sig);
+        else if (i < 6)
+            d = p[i - 2], len = lens[i - 2];
+        else
+            d = buffers[i - 6].len ? buffers[i - 6].data : "", len = buffers[i - 6].len;
+        if (zmq_send(c->sock, d, len, ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0)) < 0) {
+            jp_log(JP_LOG_WARN, "kmgr", "send failed kernel_id=%s channel=%s error=\"%s\"", k->id,
+                   channel_name(ch), zmq_strerror(zmq_errno()));
+            rc = JP_EIO;
+        }
+    }
+    kick(k);
+    return rc;
+}
+
 static int send_request(struct kernel *k, enum jp_channel ch, const char *type, json_t *content)
 {
     struct jp_msg *msg = jp_msg_new(&k->m->sess, type, NULL, content);
@@ -494,13 +534,14 @@ static void kernel_on_ready(struct kernel *k)
         fire(k, &k->ready_waiters, 0, NULL);
 }
 
-static void on_iopub(struct kernel *k, const struct jp_msg *msg)
+static void on_iopub(struct kernel *k, struct kmgr_msg *msg)
 {
     struct kmgr *m = k->m;
 
     k->last_activity_us = jp_time_now_us();
-    if (strcmp(jp_msg_type(msg), "status") == 0) {
-        const char *es = json_string_value(json_object_get(msg->content, "execution_state"));
+    if (strcmp(msg->msg_type, "status") == 0) {
+        const char *es =
+            json_string_value(json_object_get(kmgr_msg_content(msg), "execution_state"));
         const char *pt = json_string_value(json_object_get(msg->parent_header, "msg_type"));
         if (es &&
             (strcmp(es, "busy") == 0 || strcmp(es, "idle") == 0 || strcmp(es, "starting") == 0)) {
@@ -514,10 +555,10 @@ static void on_iopub(struct kernel *k, const struct jp_msg *msg)
         m->ev.on_iopub(m->ev_ctx, k->id, msg);
 }
 
-static void on_reply(struct kernel *k, enum jp_channel ch, const struct jp_msg *msg)
+static void on_reply(struct kernel *k, struct kmgr_msg *msg)
 {
     struct kmgr *m = k->m;
-    const char *type = jp_msg_type(msg);
+    const char *type = msg->msg_type;
     const char *ps = json_string_value(json_object_get(msg->parent_header, "session"));
 
     if (strcmp(type, "kernel_info_reply") == 0)
@@ -532,7 +573,67 @@ static void on_reply(struct kernel *k, enum jp_channel ch, const struct jp_msg *
         return;
     }
     if (m->ev.on_reply)
-        m->ev.on_reply(m->ev_ctx, k->id, channel_name(ch), msg);
+        m->ev.on_reply(m->ev_ctx, k->id, msg);
+}
+
+/* Parse what every consumer needs (header and parent_header) of a verified message. */
+static int parse_head(const struct jp_wire_view *v, struct kmgr_msg *msg, struct jp_wire_error *err)
+{
+    json_t *h, *p;
+
+    h = json_loadb(v->dicts[0].len ? v->dicts[0].data : "", v->dicts[0].len, 0, NULL);
+    p = json_loadb(v->dicts[1].len ? v->dicts[1].data : "", v->dicts[1].len, 0, NULL);
+    if (!json_is_object(h) || !json_is_object(p) ||
+        !json_is_string(json_object_get(h, "msg_type"))) {
+        json_decref(h);
+        json_decref(p);
+        snprintf(err->text, sizeof err->text,
+                 "header or parent_header is not a JSON object "
+                 "(or no msg_type)");
+        return JP_EPROTO;
+    }
+    msg->header = h;
+    msg->parent_header = p;
+    msg->msg_type = json_string_value(json_object_get(h, "msg_type"));
+    memcpy(msg->parts, v->dicts, sizeof msg->parts);
+    msg->buffers = v->buffers;
+    msg->n_buffers = v->n_buffers;
+    return 0;
+}
+
+const json_t *kmgr_msg_content(struct kmgr_msg *msg)
+{
+    if (!msg->content_tried_) {
+        msg->content_tried_ = 1;
+        json_t *c =
+            json_loadb(msg->parts[3].len ? msg->parts[3].data : "", msg->parts[3].len, 0, NULL);
+        if (json_is_object(c))
+            msg->content_ = c;
+        else
+            json_decref(c);
+    }
+    return msg->content_;
+}
+
+static const char *str_or_empty(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+const char *kmgr_msg_id(const struct kmgr_msg *msg)
+{
+    return str_or_empty(msg->header, "msg_id");
+}
+
+const char *kmgr_msg_parent_id(const struct kmgr_msg *msg)
+{
+    return str_or_empty(msg->parent_header, "msg_id");
+}
+
+const char *kmgr_msg_parent_session(const struct kmgr_msg *msg)
+{
+    return str_or_empty(msg->parent_header, "session");
 }
 
 /* Read one multipart message from a socket and dispatch it. 1 when a message was read, 0 when
@@ -544,9 +645,11 @@ static int chan_recv(struct kernel *k, enum jp_channel ch)
     struct jp_frame *frames = NULL;
     size_t n = 0, cap = 0, total = 0;
     int more = 1, got = 0, dropped = 0, rc;
-    struct jp_msg *msg = NULL;
+    struct jp_wire_view view;
+    struct kmgr_msg msg;
     struct jp_wire_error werr;
 
+    memset(&msg, 0, sizeof msg);
     while (more) {
         zmq_msg_t part;
         size_t len = sizeof more;
@@ -602,19 +705,22 @@ static int chan_recv(struct kernel *k, enum jp_channel ch)
         frames[i].data = zmq_msg_data(&parts[i]);
         frames[i].len = zmq_msg_size(&parts[i]);
     }
-    rc = jp_wire_decode(frames, n, k->signer, NULL, &msg, &werr);
-    if (rc != 0) {
+    rc = jp_wire_split(frames, n, k->signer, NULL, &view, &werr);
+    if (rc == 0 && (rc = parse_head(&view, &msg, &werr)) == 0) {
+        msg.channel = channel_name(ch);
+        if (ch == JP_CH_IOPUB)
+            on_iopub(k, &msg);
+        else
+            on_reply(k, &msg);
+    }
+    if (rc != 0)
         jp_log(JP_LOG_WARN, "kmgr",
                "message dropped kernel_id=%s channel=%s error=\"%s\" detail=\"%s\" bytes=%zu",
                k->id, channel_name(ch), jp_strerror(rc), werr.text, total);
-        goto out;
-    }
-    if (ch == JP_CH_IOPUB)
-        on_iopub(k, msg);
-    else
-        on_reply(k, ch, msg);
 out:
-    jp_msg_free(msg);
+    json_decref((json_t *)msg.header);
+    json_decref((json_t *)msg.parent_header);
+    json_decref(msg.content_);
     free(frames);
     for (size_t i = 0; i < n; i++)
         zmq_msg_close(&parts[i]);
@@ -1609,8 +1715,8 @@ int kmgr_start(struct kmgr *m, const char *name, const char *cwd, const json_t *
     }
     if (name && *name)
         s = kspecs_find(m->specs, name);
-    else if (!(s = kspecs_find(m->specs, "python3")) && m->specs && m->specs->n)
-        s = &m->specs->v[0];
+    else
+        s = kspecs_default(m->specs);
     if (!s) {
         why_set(why, whylen, "no such kernel %s", name && *name ? name : "(default)");
         return JP_ENOENT;
@@ -1865,6 +1971,35 @@ int kmgr_send(struct kmgr *m, const char *id, const char *channel, const struct 
     if (k->dead || !k->ch[ch].sock)
         return JP_EIO;
     return chan_send(k, ch, msg);
+}
+
+int kmgr_send_raw(struct kmgr *m, const char *id, const char *channel,
+                  const struct jp_frame parts[4], const struct jp_frame *buffers, size_t n_buffers)
+{
+    struct kernel *k = find(m, id);
+    enum jp_channel ch;
+
+    if (!k)
+        return JP_ENOENT;
+    if (!channel || !parts || (n_buffers && !buffers))
+        return JP_EINVAL;
+    if (strcmp(channel, "shell") == 0)
+        ch = JP_CH_SHELL;
+    else if (strcmp(channel, "control") == 0)
+        ch = JP_CH_CONTROL;
+    else if (strcmp(channel, "stdin") == 0)
+        ch = JP_CH_STDIN;
+    else
+        return JP_EINVAL;
+    if (k->dead || !k->ch[ch].sock)
+        return JP_EIO;
+    return chan_send_raw(k, ch, parts, buffers, n_buffers);
+}
+
+int kmgr_ready(struct kmgr *m, const char *id)
+{
+    struct kernel *k = find(m, id);
+    return k && k->ready && !k->dead;
 }
 
 int kmgr_record(struct kmgr *m, const char *id, struct kmgr_record *rec)

@@ -43,12 +43,35 @@ struct kmgr_opts {
     int cull_busy;              /* also cull busy kernels */
 };
 
+/* A message from a kernel as the callbacks see it: header and parent_header parsed, the four
+ * JSON parts as the kernel sent them (for relays that forward bytes without re-encoding),
+ * the content parsed only when someone asks (kmgr_msg_content). Borrowed for the duration of
+ * the callback. */
+struct kmgr_msg {
+    const char *channel;         /* "shell", "control", "stdin" or "iopub" */
+    const char *msg_type;        /* header.msg_type */
+    const json_t *header;        /* object */
+    const json_t *parent_header; /* object ({} when none) */
+    struct jp_frame parts[4];    /* raw header, parent_header, metadata, content */
+    const struct jp_frame *buffers;
+    size_t n_buffers;
+    json_t *content_; /* private: the parsed content once asked for */
+    int content_tried_;
+};
+/* The content object (borrowed like the message), parsed on first use; NULL when it is not a
+ * JSON object. */
+const json_t *kmgr_msg_content(struct kmgr_msg *msg);
+/* header.msg_id / parent_header.msg_id / parent_header.session, or "". */
+const char *kmgr_msg_id(const struct kmgr_msg *msg);
+const char *kmgr_msg_parent_id(const struct kmgr_msg *msg);
+const char *kmgr_msg_parent_session(const struct kmgr_msg *msg);
+
 /* Events for the layers above (sessions, the WebSocket bridge of part 2). Any may be NULL. */
 struct kmgr_events {
     /* every IOPub message of a kernel (borrowed for the duration of the call) */
-    void (*on_iopub)(void *ctx, const char *kernel_id, const struct jp_msg *m);
+    void (*on_iopub)(void *ctx, const char *kernel_id, struct kmgr_msg *m);
     /* replies on shell/control/stdin of requests sent with kmgr_send (borrowed) */
-    void (*on_reply)(void *ctx, const char *kernel_id, const char *channel, const struct jp_msg *m);
+    void (*on_reply)(void *ctx, const char *kernel_id, struct kmgr_msg *m);
     /* lifecycle: "restarting" (died, being restarted), "dead" (gave up), "autorestarted",
      * "culled", "removed" (shut down and forgotten) */
     void (*on_lifecycle)(void *ctx, const char *kernel_id, const char *event);
@@ -73,7 +96,7 @@ struct kmgr *kmgr_new(uv_loop_t *loop, const struct kspecs *specs, const struct 
  * memory is released when the loop runs again (uv_run). */
 void kmgr_free(struct kmgr *m, int shutdown_kernels);
 
-/* Start a kernel of kernelspec `name` (NULL: "python3" if present else the first) in cwd,
+/* Start a kernel of kernelspec `name` (NULL: kspecs_default) in cwd,
  * with extra environment (object of strings, borrowed, may be NULL) and an optional id (NULL:
  * a new uuid). Returns 0 and the new id in id_out (37 bytes) once the process is launched
  * (state "starting"); done (may be NULL) fires when the kernel answered kernel_info or the
@@ -109,6 +132,12 @@ void kmgr_touch(struct kmgr *m, const char *id);
  * come back through on_reply. 0, JP_ENOENT, JP_EIO (dead, or the queue is full), JP_EINVAL
  * (another channel name). */
 int kmgr_send(struct kmgr *m, const char *id, const char *channel, const struct jp_msg *msg);
+/* The same with the four JSON parts given as bytes (header, parent_header, metadata, content;
+ * signed as they are, not parsed) and optional binary buffers: what a relay uses. */
+int kmgr_send_raw(struct kmgr *m, const char *id, const char *channel,
+                  const struct jp_frame parts[4], const struct jp_frame *buffers, size_t n_buffers);
+/* The kernel is ready (answered kernel_info since its last launch) / has been given up. */
+int kmgr_ready(struct kmgr *m, const char *id);
 
 /* What the server stores to adopt a kernel after its own restart. */
 struct kmgr_record {

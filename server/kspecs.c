@@ -354,6 +354,16 @@ void kspecs_dispose(struct kspecs *k)
     k->n = 0;
 }
 
+const struct kspec *kspecs_default(const struct kspecs *k)
+{
+    const struct kspec *s = kspecs_find(k, "cnote");
+    if (!s)
+        s = kspecs_find(k, "python3");
+    if (!s && k && k->n)
+        s = &k->v[0];
+    return s;
+}
+
 const struct kspec *kspecs_find(const struct kspecs *k, const char *name)
 {
     if (!k || !name)

@@ -28,6 +28,9 @@ struct kspecs {
 int kspecs_scan(struct kspecs *out, const char *const *extra_data_dirs);
 void kspecs_dispose(struct kspecs *k);
 const struct kspec *kspecs_find(const struct kspecs *k, const char *name);
+/* The default kernelspec (what GET /api/kernelspecs calls "default" and a start without a
+ * name gets): "cnote" if present, else "python3", else the first; NULL when there is none. */
+const struct kspec *kspecs_default(const struct kspecs *k);
 /* {"name", "spec": {...}, "resources": {"logo-64x64":
  * "<base_url>kernelspecs/<name>/logo-64x64.png", ...}} */
 json_t *kspecs_model(const struct kspec *s, const char *base_url);

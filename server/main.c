@@ -27,6 +27,7 @@
 #include "sessions.h"
 #include "srv.h"
 #include "store.h"
+#include "ws.h"
 
 static const char usage[] =
     "usage: cnote-server [options]\n"
@@ -50,6 +51,23 @@ static const char usage[] =
     "  --shutdown-kernels-on-exit                                             "
     "CNOTE_SHUTDOWN_KERNELS_ON_EXIT\n"
     "  --allow-hidden            show and write dot files                     CNOTE_ALLOW_HIDDEN\n"
+    "  --ws-queue-limit BYTES    per-client WebSocket send queue; past it\n"
+    "                            stream/display output is dropped (32 MiB)    "
+    "CNOTE_WS_QUEUE_LIMIT\n"
+    "  --ws-replay-limit BYTES   kept for a disconnected client (32 MiB)      "
+    "CNOTE_WS_REPLAY_LIMIT\n"
+    "  --no-offline-buffer       keep nothing while no client is connected    "
+    "CNOTE_NO_OFFLINE_BUFFER\n"
+    "  --limit-rate              Jupyter's IOPub rate limits (off by default) CNOTE_LIMIT_RATE\n"
+    "  --iopub-msg-rate-limit N  messages/s (1000)                            "
+    "CNOTE_IOPUB_MSG_RATE_LIMIT\n"
+    "  --iopub-data-rate-limit N stream bytes/s (1000000)                     "
+    "CNOTE_IOPUB_DATA_RATE_LIMIT\n"
+    "  --rate-limit-window S     seconds (3)                                  "
+    "CNOTE_RATE_LIMIT_WINDOW\n"
+    "  --kernel-env-allow LIST   env names a client may set when starting a\n"
+    "                            kernel, comma list, X* = prefix (KERNEL_*)   "
+    "CNOTE_KERNEL_ENV_ALLOW\n"
     "  --config FILE             JSON file with any of these options (keys as the long\n"
     "                            names with '_' for '-': {\"port\": 9000})      CNOTE_CONFIG\n"
     "  --log-level LEVEL         debug, info, warn, error                     CNOTE_LOG_LEVEL\n";
@@ -83,6 +101,14 @@ static const struct opt_def defs[] = {
     {"cull-busy", 2, S(cull_busy)},
     {"shutdown-kernels-on-exit", 2, S(shutdown_kernels_on_exit)},
     {"allow-hidden", 2, S(allow_hidden)},
+    {"ws-queue-limit", 3, S(ws_queue_limit)},
+    {"ws-replay-limit", 3, S(ws_replay_limit)},
+    {"no-offline-buffer", 2, S(no_offline_buffer)},
+    {"limit-rate", 2, S(limit_rate)},
+    {"iopub-msg-rate-limit", 1, S(iopub_msg_rate_limit)},
+    {"iopub-data-rate-limit", 3, S(iopub_data_rate_limit)},
+    {"rate-limit-window", 1, S(rate_limit_window)},
+    {"kernel-env-allow", 0, S(kernel_env_allow)},
 };
 
 static int set_opt(struct srv_opts *o, const struct opt_def *d, const char *v)
@@ -217,6 +243,16 @@ static int finish_opts(struct srv_opts *o)
     const char *home = getenv("HOME");
     if (!o->data_dir[0])
         snprintf(o->data_dir, sizeof o->data_dir, "%s/.local/share/cnote", home ? home : "/tmp");
+    /* kernels run in other directories: their connection files need absolute paths */
+    char cwd[PATH_MAX], abs[sizeof o->data_dir];
+    if (o->data_dir[0] != '/' && getcwd(cwd, sizeof cwd)) {
+        snprintf(abs, sizeof abs, "%s/%s", cwd, o->data_dir);
+        snprintf(o->data_dir, sizeof o->data_dir, "%s", abs);
+    }
+    if (o->runtime_dir[0] && o->runtime_dir[0] != '/' && getcwd(cwd, sizeof cwd)) {
+        snprintf(abs, sizeof abs, "%s/%s", cwd, o->runtime_dir);
+        snprintf(o->runtime_dir, sizeof o->runtime_dir, "%s", abs);
+    }
     if (!o->runtime_dir[0]) {
         const char *xdg = getenv("XDG_RUNTIME_DIR");
         if (xdg && *xdg)
@@ -278,10 +314,23 @@ static int parse_args(struct srv_opts *o, int argc, char **argv)
 
 static struct srv server;
 
+static void on_iopub(void *ctx, const char *kernel_id, struct kmgr_msg *m)
+{
+    struct srv *s = ctx;
+    wsb_on_iopub(s->wsb, kernel_id, m);
+}
+
+static void on_reply(void *ctx, const char *kernel_id, struct kmgr_msg *m)
+{
+    struct srv *s = ctx;
+    wsb_on_reply(s->wsb, kernel_id, m);
+}
+
 static void on_lifecycle(void *ctx, const char *kernel_id, const char *event)
 {
     struct srv *s = ctx;
     jp_log(JP_LOG_INFO, "server", "kernel event kernel_id=%s event=%s", kernel_id, event);
+    wsb_on_lifecycle(s->wsb, kernel_id, event);
     if (strcmp(event, "removed") == 0 || strcmp(event, "culled") == 0)
         store_del_kernel(s->store, kernel_id);
     else if (strcmp(event, "autorestarted") == 0)
@@ -322,6 +371,8 @@ static void on_signal(uv_signal_t *h, int sig)
         kmgr_free(server.kmgr, server.o.shutdown_kernels_on_exit);
         server.kmgr = NULL;
     }
+    wsb_free(server.wsb);
+    server.wsb = NULL;
     uv_signal_stop(h);
     uv_stop(h->loop);
 }
@@ -340,6 +391,7 @@ int main(int argc, char **argv)
     s->o.port = 8888;
     snprintf(s->o.ip, sizeof s->o.ip, "127.0.0.1");
     s->o.max_body_size = (size_t)512 << 20;
+    snprintf(s->o.kernel_env_allow, sizeof s->o.kernel_env_allow, "KERNEL_*");
     s->o.request_timeout_s = 30;
     s->o.cull_interval = 300;
     jp_log_set_level(getenv("CNOTE_LOG_LEVEL"));
@@ -379,10 +431,20 @@ int main(int argc, char **argv)
     ko.cull_interval_s = s->o.cull_interval;
     ko.cull_connected = s->o.cull_connected;
     ko.cull_busy = s->o.cull_busy;
-    static const struct kmgr_events events = {NULL, NULL, on_lifecycle};
+    struct wsb_opts wo = {0};
+    wo.queue_limit = s->o.ws_queue_limit;
+    wo.replay_limit = s->o.ws_replay_limit;
+    wo.no_offline = s->o.no_offline_buffer;
+    wo.limit_rate = s->o.limit_rate;
+    wo.msg_rate_limit = s->o.iopub_msg_rate_limit;
+    wo.data_rate_limit = s->o.iopub_data_rate_limit;
+    wo.rate_window_s = s->o.rate_limit_window;
+    s->wsb = wsb_new(NULL, &wo);
+    static const struct kmgr_events events = {on_iopub, on_reply, on_lifecycle};
     s->kmgr = kmgr_new(s->loop, &specs, &ko, &events, s);
-    if (!s->kmgr || auth_init(s) || http_start(s))
+    if (!s->wsb || !s->kmgr || auth_init(s) || http_start(s))
         return 1;
+    wsb_set_kmgr(s->wsb, s->kmgr);
     char dbpath[4200];
     snprintf(dbpath, sizeof dbpath, "%s/state.db", s->o.data_dir);
     s->store = store_open(dbpath);

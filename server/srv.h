@@ -16,6 +16,9 @@
 
 #include "jp_buf.h"
 
+/* The user name of the single-user server (/api/me, KERNEL_USERNAME). */
+#define SRV_USERNAME "cnote"
+
 struct srv_opts {
     char ip[64];
     int port;
@@ -35,6 +38,15 @@ struct srv_opts {
     int shutdown_kernels_on_exit;
     char config_file[4096];
     int allow_hidden;
+    /* kernel WebSockets */
+    size_t ws_queue_limit;  /* per-client send queue; 0: 32 MiB */
+    size_t ws_replay_limit; /* offline buffer per kernel; 0: 32 MiB */
+    int no_offline_buffer;
+    int limit_rate; /* Jupyter's IOPub rate limits (off by default) */
+    int iopub_msg_rate_limit;
+    size_t iopub_data_rate_limit;
+    int rate_limit_window;
+    char kernel_env_allow[1024]; /* names allowed in POST /api/kernels env; "X*" = prefix */
 };
 
 struct contents;
@@ -42,6 +54,7 @@ struct kmgr;
 struct kspecs;
 struct sessions;
 struct store;
+struct wsb;
 
 struct srv {
     struct srv_opts o;
@@ -55,7 +68,8 @@ struct srv {
     int64_t last_activity_us; /* formatted only when /api/status asks */
     char cookie_secret[65];   /* hex, random per server start */
     char xsrf_secret[65];
-    int connections; /* open WebSocket connections (part 2) */
+    int connections; /* unused: see wsb_connections */
+    struct wsb *wsb; /* the kernel WebSocket bridge */
     void *http;      /* http.c's state */
 };
 

@@ -201,6 +201,34 @@ static void test_jp_wire_decode_buffers(void **state)
     jp_signer_free(s);
 }
 
+/* split points at the raw bytes (no copies, no parsing: invalid JSON passes), checks the
+ * signature */
+static void test_jp_wire_split_raw_parts(void **state)
+{
+    struct jp_signer *s = withkey(0);
+    struct fvec v = {.n = 0};
+    char sig[JP_SIG_HEX_LEN + 1];
+    struct jp_wire_view view;
+    struct jp_wire_error err;
+
+    (void)state;
+    pushs(&v, "ident");
+    push_signed(&v, s, sig, "{\"msg_type\":\"stream\"}", "{}", "{ \"a\" : 1 }", "not json");
+    pushs(&v, "buf");
+    assert_int_equal(jp_wire_split(v.f, v.n, s, NULL, &view, &err), 0);
+    assert_int_equal(view.n_idents, 1);
+    assert_ptr_equal(view.dicts[0].data, v.f[3].data);
+    assert_int_equal(view.dicts[2].len, strlen("{ \"a\" : 1 }"));
+    assert_memory_equal(view.dicts[3].data, "not json", 8);
+    assert_int_equal(view.n_buffers, 1);
+    assert_ptr_equal(view.buffers, &v.f[7]);
+    /* a changed byte in a signed part fails before anything else */
+    v.f[6].data = "not jsoN";
+    assert_int_equal(jp_wire_split(v.f, v.n, s, NULL, &view, &err), JP_ESIG);
+    assert_true(err.text[0] != '\0');
+    jp_signer_free(s);
+}
+
 static void test_jp_wire_decode_buffers_unsigned_by_design(void **state)
 {
     struct jp_signer *s = withkey(0);
@@ -913,6 +941,7 @@ int main(void)
         cmocka_unit_test(test_jp_wire_encode_decode_round_trip_unsigned),
         cmocka_unit_test(test_jp_wire_decode_nomem_each_allocation),
         cmocka_unit_test(test_jp_wire_decode_nomem_proto_allocations),
+        cmocka_unit_test(test_jp_wire_split_raw_parts),
         cmocka_unit_test(test_jp_wire_encode_nomem_each_allocation),
     };
 

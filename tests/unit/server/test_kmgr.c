@@ -239,21 +239,20 @@ static void done_cb(void *arg, int status, const char *id, const char *reason)
     snprintf(d->reason, sizeof d->reason, "%s", reason ? reason : "");
 }
 
-static const char *parent_id(const struct jp_msg *m)
+static const char *parent_id(const struct kmgr_msg *m)
 {
-    const char *s = json_string_value(json_object_get(m->parent_header, "msg_id"));
-    return s ? s : "";
+    return kmgr_msg_parent_id(m);
 }
 
-static void ev_iopub(void *ctx, const char *kernel_id, const struct jp_msg *m)
+static void ev_iopub(void *ctx, const char *kernel_id, struct kmgr_msg *m)
 {
     struct fx *f = ctx;
-    const char *t = jp_msg_type(m);
+    const char *t = m->msg_type;
 
     (void)kernel_id;
     f->iopub_total++;
     if (strcmp(t, "stream") == 0) {
-        const char *txt = json_string_value(json_object_get(m->content, "text"));
+        const char *txt = json_string_value(json_object_get(kmgr_msg_content(m), "text"));
         size_t l = strlen(f->all_stream);
         snprintf(f->all_stream + l, sizeof f->all_stream - l, "%s|", txt ? txt : "");
     }
@@ -261,29 +260,28 @@ static void ev_iopub(void *ctx, const char *kernel_id, const struct jp_msg *m)
         return;
     f->iopub_for_watch++;
     if (strcmp(t, "status") == 0) {
-        const char *es = json_string_value(json_object_get(m->content, "execution_state"));
+        const char *es = json_string_value(json_object_get(kmgr_msg_content(m), "execution_state"));
         if (es && strcmp(es, "busy") == 0)
             f->busy = 1;
         if (es && strcmp(es, "idle") == 0)
             f->idle = 1;
     } else if (strcmp(t, "stream") == 0) {
-        const char *txt = json_string_value(json_object_get(m->content, "text"));
+        const char *txt = json_string_value(json_object_get(kmgr_msg_content(m), "text"));
         size_t l = strlen(f->stream);
         snprintf(f->stream + l, sizeof f->stream - l, "%s", txt ? txt : "");
     } else if (strcmp(t, "error") == 0) {
-        const char *en = json_string_value(json_object_get(m->content, "ename"));
+        const char *en = json_string_value(json_object_get(kmgr_msg_content(m), "ename"));
         f->err = 1;
         snprintf(f->ename, sizeof f->ename, "%s", en ? en : "");
     }
 }
 
-static void ev_reply(void *ctx, const char *kernel_id, const char *channel, const struct jp_msg *m)
+static void ev_reply(void *ctx, const char *kernel_id, struct kmgr_msg *m)
 {
     struct fx *f = ctx;
-    const char *st = json_string_value(json_object_get(m->content, "status"));
+    const char *st = json_string_value(json_object_get(kmgr_msg_content(m), "status"));
 
     (void)kernel_id;
-    (void)channel;
     if (strcmp(parent_id(m), "forged-parent") == 0)
         f->forged_replies++;
     if (!f->watch[0] || strcmp(parent_id(m), f->watch) != 0)
@@ -291,7 +289,7 @@ static void ev_reply(void *ctx, const char *kernel_id, const char *channel, cons
     f->replies++;
     snprintf(f->reply_status, sizeof f->reply_status, "%s", st ? st : "");
     if (st && strcmp(st, "error") == 0 && !f->ename[0]) {
-        const char *en = json_string_value(json_object_get(m->content, "ename"));
+        const char *en = json_string_value(json_object_get(kmgr_msg_content(m), "ename"));
         snprintf(f->ename, sizeof f->ename, "%s", en ? en : "");
     }
 }
