@@ -14,7 +14,7 @@ for t in "$@"; do
       skip=$((skip + s)); grep '^\[  SKIPPED \] test_' "$log" | sort -u | sed "s|^|  $(basename "$t"): |"
     fi
   else
-    ok=$(grep -c '^\[       OK \]' "$log"); bad=$(grep -c '^\[  FAILED  \] test_' "$log")
+    ok=$(grep -c '^\[       OK \]' "$log"); bad=$(grep '^\[  FAILED  \] test_' "$log" | sort -u | wc -l)
     pass=$((pass + ok)); fail=$((fail + (bad > 0 ? bad : 1)))
     failed+=("$t")
     echo "---- $t"; tail -40 "$log"

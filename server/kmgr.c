@@ -97,7 +97,10 @@ struct kernel {
     int is_child;    /* pid may be waited for (cleared on ECHILD) */
     int own_group;   /* pid leads its process group: signal -pid */
     int alive;       /* a process (or a pid-less adopted kernel) is believed running */
-    int ready;       /* answered kernel_info since its last launch */
+    int ready;       /* answered kernel_info and was heard on IOPub since its last launch */
+    int ki_answered; /* a kernel_info_reply came since the last launch */
+    int iopub_seen;  /* an IOPub message came since the last launch (our subscription works:
+                      * no slow-joiner loss for what clients ask from now on) */
     int ever_ready;  /* answered at least once (auto-restarts keep the ports after that) */
     int autorestart; /* the current launch is an automatic restart */
     int adopting;    /* adopted and not yet answered */
@@ -531,6 +534,8 @@ static void kernel_on_ready(struct kernel *k)
     if (was_auto)
         lifecycle(k, "autorestarted");
     if (!k->closing)
+        lifecycle(k, "ready");
+    if (!k->closing)
         fire(k, &k->ready_waiters, 0, NULL);
 }
 
@@ -539,6 +544,9 @@ static void on_iopub(struct kernel *k, struct kmgr_msg *msg)
     struct kmgr *m = k->m;
 
     k->last_activity_us = jp_time_now_us();
+    k->iopub_seen = 1;
+    if (k->ki_answered && !k->ready && !k->closing)
+        kernel_on_ready(k);
     if (strcmp(msg->msg_type, "status") == 0) {
         const char *es =
             json_string_value(json_object_get(kmgr_msg_content(msg), "execution_state"));
@@ -561,8 +569,13 @@ static void on_reply(struct kernel *k, struct kmgr_msg *msg)
     const char *type = msg->msg_type;
     const char *ps = json_string_value(json_object_get(msg->parent_header, "session"));
 
-    if (strcmp(type, "kernel_info_reply") == 0)
-        kernel_on_ready(k);
+    if (strcmp(type, "kernel_info_reply") == 0) {
+        /* ready once IOPub is heard too; until then kernel_info is sent again, and each one
+         * makes the kernel publish a status */
+        k->ki_answered = 1;
+        if (k->iopub_seen)
+            kernel_on_ready(k);
+    }
     if (k->closing)
         return;
     if (ps && strcmp(ps, m->sess.session) == 0) {
@@ -1129,6 +1142,7 @@ static int kernel_launch(struct kernel *k, int newports, char *why, size_t whyle
         return rc;
     }
     k->ready = 0;
+    k->ki_answered = k->iopub_seen = 0;
     k->stop = STOP_NONE;
     k->hb_pending = k->hb_misses = 0;
     set_state(k, "starting");

@@ -72,8 +72,9 @@ struct kmgr_events {
     void (*on_iopub)(void *ctx, const char *kernel_id, struct kmgr_msg *m);
     /* replies on shell/control/stdin of requests sent with kmgr_send (borrowed) */
     void (*on_reply)(void *ctx, const char *kernel_id, struct kmgr_msg *m);
-    /* lifecycle: "restarting" (died, being restarted), "dead" (gave up), "autorestarted",
-     * "culled", "removed" (shut down and forgotten) */
+    /* lifecycle: "ready" (answered kernel_info and was heard on IOPub, after every launch),
+     * "restarting" (died, being restarted), "dead" (gave up), "autorestarted", "culled",
+     * "removed" (shut down and forgotten) */
     void (*on_lifecycle)(void *ctx, const char *kernel_id, const char *event);
 };
 

@@ -64,20 +64,26 @@ struct smsg {
 };
 
 struct pend {
-    struct pend *next;
+    struct pend *next;          /* bucket chain */
+    struct pend *older, *newer; /* insertion order, for evicting the oldest */
     char *msg_id;
     char session[SESSION_LEN];
 };
 
 struct wkernel {
     struct wkernel *hnext; /* bucket chain */
-    char id[40];
+    char id[128];
     struct wsb_client *clients;
     int n_clients;
     /* msg_id -> session of the requests clients sent on shell/control */
     struct pend **pend;
     size_t pend_buckets, n_pend;
+    struct pend *oldest, *newest;
     /* offline buffer */
+    /* client messages held until the kernel is ready (what it publishes before our IOPub
+     * subscription works would be lost) */
+    struct smsg *held_head, *held_tail;
+    size_t held_bytes, held_count;
     int offline;
     char off_session[SESSION_LEN];
     struct smsg *off_head, *off_tail;
@@ -496,7 +502,14 @@ static int rate_limited(struct wsb_client *c, const struct src *s, size_t bytes)
     } else if (c->data_exceeded && data_rate < 0.8 * data_limit) {
         c->data_exceeded = 0;
     }
-    return c->msg_exceeded || c->data_exceeded;
+    if (c->msg_exceeded || c->data_exceeded) {
+        /* not sent, so not counted (as Jupyter Server does): output resumes once what was
+         * really sent has left the window */
+        c->rw_n--;
+        c->rw_bytes -= counted;
+        return 1;
+    }
+    return 0;
 }
 
 /* Frames built for one message, shared by the clients of each framing. */
@@ -525,6 +538,23 @@ static void deliver(struct wsb_client *c, const struct src *s, struct framed *f)
     if (b->o.limit_rate && rate_limited(c, s, total))
         return;
     int drop_ok = droppable(s->channel, s->msg_type);
+    struct blob **slot = c->v1 ? &f->v1 : &f->legacy;
+    if (!*slot) {
+        if (!c->v1 && f->legacy_failed)
+            return;
+        *slot = c->v1 ? frame_v1(s) : frame_legacy(s);
+        if (!*slot) {
+            if (!c->v1) {
+                f->legacy_failed = 1;
+                jp_log(JP_LOG_WARN, "ws",
+                       "message not sent to a legacy client (invalid UTF-8 or out of memory) "
+                       "kernel_id=%s msg_type=%s",
+                       c->k->id, s->msg_type);
+            }
+            return;
+        }
+    }
+    total = (*slot)->len;
     if (c->dropping && c->queued < queue_limit(b) / 2) {
         jp_log(JP_LOG_WARN, "ws",
                "client caught up kernel_id=%s session=%s dropped_messages=%zu dropped_bytes=%zu",
@@ -550,22 +580,6 @@ static void deliver(struct wsb_client *c, const struct src *s, struct framed *f)
         }
         return;
     }
-    struct blob **slot = c->v1 ? &f->v1 : &f->legacy;
-    if (!*slot) {
-        if (!c->v1 && f->legacy_failed)
-            return;
-        *slot = c->v1 ? frame_v1(s) : frame_legacy(s);
-        if (!*slot) {
-            if (!c->v1) {
-                f->legacy_failed = 1;
-                jp_log(JP_LOG_WARN, "ws",
-                       "message not sent to a legacy client (invalid UTF-8 or out of memory) "
-                       "kernel_id=%s msg_type=%s",
-                       c->k->id, s->msg_type);
-            }
-            return;
-        }
-    }
     enqueue(c, *slot);
 }
 
@@ -589,6 +603,39 @@ static void offline_clear(struct wkernel *k)
     k->off_session[0] = '\0';
 }
 
+/* An unframed copy of s in one allocation. */
+static struct smsg *smsg_copy(const struct src *s)
+{
+    size_t total = 0;
+    for (int i = 0; i < 4; i++)
+        total += s->parts[i].len;
+    for (size_t i = 0; i < s->nb; i++)
+        total += s->buffers[i].len;
+    struct smsg *m = malloc(sizeof *m + s->nb * sizeof(struct jp_frame) + total);
+    if (!m)
+        return NULL;
+    memset(m, 0, sizeof *m);
+    snprintf(m->channel, sizeof m->channel, "%s", s->channel);
+    snprintf(m->msg_id, sizeof m->msg_id, "%s", s->msg_id);
+    snprintf(m->msg_type, sizeof m->msg_type, "%s", s->msg_type);
+    m->droppable = droppable(s->channel, s->msg_type);
+    m->nb = s->nb;
+    m->buffers = (struct jp_frame *)(m + 1);
+    unsigned char *p = (unsigned char *)(m->buffers + s->nb);
+    for (int i = 0; i < 4; i++) {
+        m->parts[i].data = p;
+        m->parts[i].len = s->parts[i].len;
+        p = put(p, s->parts[i].data, s->parts[i].len);
+    }
+    for (size_t i = 0; i < s->nb; i++) {
+        m->buffers[i].data = p;
+        m->buffers[i].len = s->buffers[i].len;
+        p = put(p, s->buffers[i].data, s->buffers[i].len);
+    }
+    m->total = total;
+    return m;
+}
+
 static void offline_store(struct wsb *b, struct wkernel *k, const struct src *s)
 {
     size_t total = 0;
@@ -605,28 +652,9 @@ static void offline_store(struct wsb *b, struct wkernel *k, const struct src *s)
                    k->id, k->off_session, k->off_bytes);
         return;
     }
-    struct smsg *m = malloc(sizeof *m + s->nb * sizeof(struct jp_frame) + total);
+    struct smsg *m = smsg_copy(s);
     if (!m)
         return;
-    memset(m, 0, sizeof *m);
-    snprintf(m->channel, sizeof m->channel, "%s", s->channel);
-    snprintf(m->msg_id, sizeof m->msg_id, "%s", s->msg_id);
-    snprintf(m->msg_type, sizeof m->msg_type, "%s", s->msg_type);
-    m->droppable = drop_ok;
-    m->nb = s->nb;
-    m->buffers = (struct jp_frame *)(m + 1);
-    unsigned char *p = (unsigned char *)(m->buffers + s->nb);
-    for (int i = 0; i < 4; i++) {
-        m->parts[i].data = p;
-        m->parts[i].len = s->parts[i].len;
-        p = put(p, s->parts[i].data, s->parts[i].len);
-    }
-    for (size_t i = 0; i < s->nb; i++) {
-        m->buffers[i].data = p;
-        m->buffers[i].len = s->buffers[i].len;
-        p = put(p, s->buffers[i].data, s->buffers[i].len);
-    }
-    m->total = total;
     if (k->off_tail)
         k->off_tail->next = m;
     else
@@ -665,12 +693,40 @@ static void pend_clear(struct wkernel *k)
     free(k->pend);
     k->pend = NULL;
     k->pend_buckets = k->n_pend = 0;
+    k->oldest = k->newest = NULL;
+}
+
+/* Unlink p from its bucket and the age list and free it. */
+static void pend_drop(struct wkernel *k, struct pend *p)
+{
+    size_t i = hash_str(p->msg_id) % k->pend_buckets;
+    for (struct pend **pp = &k->pend[i]; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    if (p->older)
+        p->older->newer = p->newer;
+    else
+        k->oldest = p->newer;
+    if (p->newer)
+        p->newer->older = p->older;
+    else
+        k->newest = p->older;
+    free(p->msg_id);
+    free(p);
+    k->n_pend--;
 }
 
 static void pend_add(struct wkernel *k, const char *msg_id, const char *session)
 {
-    if (!*msg_id || k->n_pend >= PENDING_MAX)
+    if (!*msg_id)
         return;
+    /* requests that never get a reply (comm messages, a kernel that died) must not fill the
+     * table for good: the oldest entry goes */
+    if (k->n_pend >= PENDING_MAX && k->oldest)
+        pend_drop(k, k->oldest);
     if (!k->pend) {
         k->pend_buckets = 256;
         k->pend = calloc(k->pend_buckets, sizeof *k->pend);
@@ -688,6 +744,13 @@ static void pend_add(struct wkernel *k, const char *msg_id, const char *session)
     size_t i = hash_str(msg_id) % k->pend_buckets;
     p->next = k->pend[i];
     k->pend[i] = p;
+    p->newer = NULL;
+    p->older = k->newest;
+    if (k->newest)
+        k->newest->newer = p;
+    else
+        k->oldest = p;
+    k->newest = p;
     k->n_pend++;
 }
 
@@ -697,21 +760,20 @@ static int pend_take(struct wkernel *k, const char *msg_id, char *out, size_t ou
     if (!k->pend || !*msg_id)
         return 0;
     size_t i = hash_str(msg_id) % k->pend_buckets;
-    for (struct pend **pp = &k->pend[i]; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->msg_id, msg_id) == 0) {
-            struct pend *p = *pp;
+    for (struct pend *p = k->pend[i]; p; p = p->next) {
+        if (strcmp(p->msg_id, msg_id) == 0) {
             snprintf(out, outlen, "%s", p->session);
-            if (remove) {
-                *pp = p->next;
-                free(p->msg_id);
-                free(p);
-                k->n_pend--;
-            }
+            if (remove)
+                pend_drop(k, p);
             return 1;
         }
     }
     return 0;
 }
+
+static void kernel_maybe_free(struct wsb *b, struct wkernel *k);
+static void held_clear(struct wkernel *k, const char *why);
+static void held_flush(struct wsb *b, struct wkernel *k);
 
 /* ---- kernel events -------------------------------------------------------------------- */
 
@@ -781,15 +843,22 @@ void wsb_on_lifecycle(void *ctx, const char *kernel_id, const char *event)
     struct wkernel *k = kfind(b, kernel_id, 0);
     if (!k)
         return;
-    if (strcmp(event, "restarting") == 0 || strcmp(event, "dead") == 0) {
+    if (strcmp(event, "ready") == 0) {
+        if (b->kmgr)
+            held_flush(b, k);
+    } else if (strcmp(event, "restarting") == 0 || strcmp(event, "dead") == 0) {
+        if (strcmp(event, "dead") == 0)
+            held_clear(k, "kernel dead");
         pend_clear(k);
         for (struct wsb_client *c = k->clients; c; c = c->next)
             send_status(c, event);
     } else if (strcmp(event, "removed") == 0) {
         pend_clear(k);
         offline_clear(k);
+        held_clear(k, "kernel removed");
         for (struct wsb_client *c = k->clients; c; c = c->next)
             client_close(c, 1000, "kernel shut down");
+        kernel_maybe_free(b, k);
     }
 }
 
@@ -826,7 +895,7 @@ static void client_free(struct wsb_client *c)
 
 static void kernel_maybe_free(struct wsb *b, struct wkernel *k)
 {
-    if (k->clients || k->offline || k->n_pend)
+    if (k->clients || k->offline || k->n_pend || k->held_head)
         return;
     unsigned i = hash_str(k->id) % NBUCKETS;
     for (struct wkernel **pp = &b->tab[i]; *pp; pp = &(*pp)->hnext) {
@@ -854,6 +923,7 @@ void wsb_free(struct wsb *b)
             }
             pend_clear(k);
             offline_clear(k);
+            held_clear(k, NULL);
             free(k);
         }
     }
@@ -873,6 +943,10 @@ struct wsb_client *wsb_open(struct wsb *b, const char *kernel_id, const char *se
     snprintf(c->session, sizeof c->session, "%s", session_id ? session_id : "");
     if (!kernel_id)
         return c; /* events client */
+    if (strlen(kernel_id) >= sizeof((struct wkernel *)0)->id) {
+        free(c);
+        return NULL;
+    }
     if (b->kmgr && !kmgr_exists(b->kmgr, kernel_id)) {
         free(c);
         return NULL;
@@ -986,6 +1060,63 @@ static int channel_ok(const char *ch)
     return strcmp(ch, "shell") == 0 || strcmp(ch, "control") == 0 || strcmp(ch, "stdin") == 0;
 }
 
+#define HELD_MAX_BYTES ((size_t)64 << 20)
+
+static void held_clear(struct wkernel *k, const char *why)
+{
+    if (k->held_count && why)
+        jp_log(JP_LOG_WARN, "ws", "client messages dropped kernel_id=%s count=%zu reason=%s", k->id,
+               k->held_count, why);
+    while (k->held_head) {
+        struct smsg *n = k->held_head->next;
+        free(k->held_head);
+        k->held_head = n;
+    }
+    k->held_tail = NULL;
+    k->held_bytes = k->held_count = 0;
+}
+
+/* The kernel became ready: send what clients sent meanwhile, in order. */
+static void held_flush(struct wsb *b, struct wkernel *k)
+{
+    size_t n = k->held_count;
+    while (k->held_head) {
+        struct smsg *m = k->held_head;
+        k->held_head = m->next;
+        int rc = kmgr_send_raw(b->kmgr, k->id, m->channel, m->parts, m->buffers, m->nb);
+        if (rc != 0)
+            jp_log(JP_LOG_WARN, "ws", "held message not delivered kernel_id=%s msg_type=%s rc=%d",
+                   k->id, m->msg_type, rc);
+        free(m);
+    }
+    k->held_tail = NULL;
+    k->held_bytes = k->held_count = 0;
+    if (n)
+        jp_log(JP_LOG_INFO, "ws", "sent held client messages kernel_id=%s count=%zu", k->id, n);
+}
+
+static void held_add(struct wkernel *k, const struct src *s)
+{
+    struct smsg *m = NULL;
+    size_t total = 0;
+    for (int i = 0; i < 4; i++)
+        total += s->parts[i].len;
+    for (size_t i = 0; i < s->nb; i++)
+        total += s->buffers[i].len;
+    if (k->held_bytes + total > HELD_MAX_BYTES || !(m = smsg_copy(s))) {
+        jp_log(JP_LOG_WARN, "ws", "client message dropped while the kernel starts kernel_id=%s",
+               k->id);
+        return;
+    }
+    if (k->held_tail)
+        k->held_tail->next = m;
+    else
+        k->held_head = m;
+    k->held_tail = m;
+    k->held_bytes += total;
+    k->held_count++;
+}
+
 static void forward(struct wsb_client *c, const char *channel, const struct jp_frame parts[4],
                     const struct jp_frame *buffers, size_t nb)
 {
@@ -1012,6 +1143,12 @@ static void forward(struct wsb_client *c, const char *channel, const struct jp_f
         return;
     }
     kmgr_touch(c->b->kmgr, k->id);
+    if (k->held_head || !kmgr_ready(c->b->kmgr, k->id)) {
+        struct src s = {channel, parts, buffers, nb, mid ? mid : "", mtype};
+        held_add(k, &s);
+        json_decref(h);
+        return;
+    }
     int rc = kmgr_send_raw(c->b->kmgr, k->id, channel, parts, buffers, nb);
     if (rc != 0)
         jp_log(JP_LOG_WARN, "ws", "client message not delivered kernel_id=%s msg_type=%s rc=%d",
