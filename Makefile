@@ -62,7 +62,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 
 ALL_C := $(shell find proto kernel server tests bench -name '*.c' -o -name '*.h' 2>/dev/null)
 
-.PHONY: all test unit unit-asan fuzz integration browser run setup fmt fmt-check clean \
+.PHONY: all test unit unit-asan fuzz integration node browser run setup fmt fmt-check clean \
         install-kernelspec bench
 SHARE := $(BUILD)/share/cnote
 SHARE_FILES := $(SHARE)/include/cnote.h $(SHARE)/kernelspec/logo-32x32.png \
@@ -154,6 +154,9 @@ integration: all install-kernelspec
 browser: all install-kernelspec
 	$(Q)scripts/run-browser.sh
 
+node: all install-kernelspec
+	$(Q)scripts/run-node.sh
+
 install-kernelspec: $(KERNEL_BIN) $(EXEC_BIN) $(SHARE_FILES)
 	$(Q)$(KERNEL_BIN) install --prefix $(CURDIR)/.venv >/dev/null
 
@@ -166,6 +169,7 @@ test: setup
 	$(Q)$(STAGE) unit-asan-ubsan $(SUB) unit-asan
 	$(Q)$(STAGE) fuzz $(SUB) fuzz
 	$(Q)$(STAGE) integration $(SUB) integration
+	$(Q)$(STAGE) node $(SUB) node
 	$(Q)$(STAGE) browser $(SUB) browser
 
 run: setup all install-kernelspec

@@ -139,6 +139,18 @@ int api_sessions(struct srv_req *r, struct srv_resp *resp)
     return 0;
 }
 
+static void session_deleted(void *arg, int status, const char *kernel_id, const char *reason)
+{
+    (void)kernel_id;
+    struct srv_resp resp = {0};
+    jp_buf_init(&resp.body, 1 << 20);
+    if (status == 0 || status == JP_ENOENT)
+        srv_json(&resp, 204, NULL);
+    else
+        srv_error(&resp, 500, reason ? reason : "kernel shutdown failed", NULL);
+    srv_async_answer(arg, &resp);
+}
+
 int api_session(struct srv_req *r, struct srv_resp *resp)
 {
     struct srv *s = r->srv;
@@ -164,9 +176,15 @@ int api_session(struct srv_req *r, struct srv_resp *resp)
             srv_error(resp, 410, "Kernel deleted before session", NULL);
             return 0;
         }
-        kmgr_shutdown(s->kmgr, kid, shutdown_ignored, NULL);
-        srv_json(resp, 204, NULL);
-        return 0;
+        /* answered once the kernel is gone, as Jupyter Server does (a client that lists
+         * kernels right after the 204 must not see it) */
+        void *h = srv_async_hold(r);
+        if (kmgr_shutdown(s->kmgr, kid, session_deleted, h) != 0) {
+            srv_async_release(h);
+            srv_json(resp, 204, NULL);
+            return 0;
+        }
+        return SRV_ASYNC;
     }
     json_t *body = session_body(r, resp);
     if (!body)
