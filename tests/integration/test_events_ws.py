@@ -1,5 +1,6 @@
 """/api/events/subscribe, the event-bus WebSocket JupyterLab 4 opens at start-up: it is accepted
-with a token (header or query), refused without one (403) and cross-origin (403), stays open
+with a token (header or query), refused without one (403) and cross-origin without a token
+(403), stays open
 and answers pings, and does not count as a kernel connection."""
 
 from __future__ import annotations
@@ -61,8 +62,22 @@ def test_subscribe_refused_without_a_valid_token(srv, headers):
     assert e.value.status_code == 403
 
 
-def test_subscribe_refused_cross_origin(srv):
+def test_cross_origin_refused_without_token_accepted_with_it(srv):
+    # a browser on another site can only bring the login cookie: refused, as in Jupyter Server
+    login = srv.get("?token=ev-token")
+    cookie = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
+    assert cookie
     with pytest.raises(websocket.WebSocketBadStatusException) as e:
-        websocket.create_connection(ws_url(srv), header=["Authorization: token ev-token"],
-                                    origin="http://evil.example", timeout=5)
+        websocket.create_connection(ws_url(srv), cookie=cookie, origin="http://evil.example",
+                                    timeout=5)
     assert e.value.status_code == 403
+    # the same cookie from the server's own origin is fine
+    host = srv.url.split("//", 1)[1].rstrip("/")
+    ws = websocket.create_connection(ws_url(srv), cookie=cookie, origin=f"http://{host}",
+                                     timeout=5)
+    ws.close()
+    # a token proves the caller is no drive-by page: accepted whatever the Origin (Jupyter too)
+    ws = websocket.create_connection(ws_url(srv), header=["Authorization: token ev-token"],
+                                     origin="http://evil.example", timeout=5)
+    assert ws.getstatus() == 101
+    ws.close()
