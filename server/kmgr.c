@@ -1832,6 +1832,21 @@ json_t *kmgr_list(struct kmgr *m)
     return a;
 }
 
+/* A decimal integer without the printf machinery. */
+static int add_int(struct jp_buf *out, int v)
+{
+    char d[16];
+    int i = (int)sizeof d;
+    unsigned u = v < 0 ? 0u - (unsigned)v : (unsigned)v;
+    do {
+        d[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        d[--i] = '-';
+    return jp_buf_add(out, d + i, sizeof d - (size_t)i);
+}
+
 int kmgr_list_write(struct kmgr *m, struct jp_buf *out)
 {
     char ts[JP_TIME_LEN];
@@ -1845,8 +1860,8 @@ int kmgr_list_write(struct kmgr *m, struct jp_buf *out)
             (rc = jp_buf_add_jstr(out, k->name)) ||
             (rc = jp_buf_adds(out, ",\"last_activity\":\"")) || (rc = jp_buf_adds(out, ts)) ||
             (rc = jp_buf_adds(out, "\",\"execution_state\":")) ||
-            (rc = jp_buf_add_jstr(out, k->state)) ||
-            (rc = jp_buf_addf(out, ",\"connections\":%d", k->connections)))
+            (rc = jp_buf_add_jstr(out, k->state)) || (rc = jp_buf_adds(out, ",\"connections\":")) ||
+            (rc = add_int(out, k->connections)))
             break;
         if (k->reason[0] &&
             ((rc = jp_buf_adds(out, ",\"reason\":")) || (rc = jp_buf_add_jstr(out, k->reason))))
