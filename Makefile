@@ -63,7 +63,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 ALL_C := $(shell find proto kernel server tests bench -name '*.c' -o -name '*.h' 2>/dev/null)
 
 .PHONY: all test unit unit-asan fuzz integration node browser run setup fmt fmt-check clean \
-        install-kernelspec bench
+        install-kernelspec bench bench-ws
 SHARE := $(BUILD)/share/cnote
 SHARE_FILES := $(SHARE)/include/cnote.h $(SHARE)/kernelspec/logo-32x32.png \
 	$(SHARE)/kernelspec/logo-64x64.png $(SHARE)/kernelspec/logo-svg.svg
@@ -177,6 +177,9 @@ run: setup all install-kernelspec
 
 bench: setup all install-kernelspec
 	$(Q).venv/bin/python bench/kernel
+
+bench-ws: setup all install-kernelspec
+	$(Q).venv/bin/python bench/ws/run
 
 fmt:
 	$(Q)clang-format-14 -i $(ALL_C)

@@ -36,6 +36,7 @@
 #include "ck_job.h"
 #include "ck_plan.h"
 #include "ck_sess.h"
+#include "jp_alloc.h"
 #include "jp_buf.h"
 #include "jp_conn.h"
 #include "jp_err.h"
@@ -270,14 +271,62 @@ static const struct jp_msg *out_parent(struct kernel *k)
     return k->cur.req ? k->cur.req : k->last_parent;
 }
 
+/* Stream output is the bulk of what the kernel sends, so its content is written as JSON
+ * straight from the bytes (invalid UTF-8 and NULs become U+FFFD, as json_text does) instead of
+ * through a jansson tree and a dump: the message is encoded with an empty content, whose frame
+ * is then swapped for the real one and the message signed again. */
 static void publish_stream(struct kernel *k, const char *name, const char *text, size_t n)
 {
     if (!n || (k->cur.req && k->cur.silent))
         return;
-    json_t *c = json_object();
-    json_object_set_new(c, "name", json_string(name));
-    json_object_set_new(c, "text", json_text(text, n));
-    publish(k, out_parent(k), "stream", c);
+    struct jp_buf c;
+    jp_buf_init(&c, (size_t)1 << 40);
+    if (jp_buf_adds(&c, "{\"name\":") || jp_buf_add_jstr(&c, name) ||
+        jp_buf_adds(&c, ",\"text\":") || jp_buf_add_jstrn(&c, text, n) || jp_buf_adds(&c, "}")) {
+        jp_buf_dispose(&c);
+        return;
+    }
+    const struct jp_msg *parent = out_parent(k);
+    struct jp_msg *m = jp_msg_new(&k->ss, "stream", parent ? parent->header : NULL, json_object());
+    struct jp_frame *f = NULL;
+    size_t nf = 0, d = 0;
+    char topic[128];
+    snprintf(topic, sizeof topic, "kernel.%s.stream", k->ss.session);
+    struct jp_frame id = {topic, strlen(topic)};
+    if (!m || jp_msg_set_idents(m, &id, 1) != 0 || jp_wire_encode(m, k->signer, &f, &nf) != 0) {
+        jp_msg_free(m);
+        jp_buf_dispose(&c);
+        return;
+    }
+    jp_msg_free(m);
+    while (d < nf &&
+           !(f[d].len == strlen(JP_WIRE_DELIM) && memcmp(f[d].data, JP_WIRE_DELIM, f[d].len) == 0))
+        d++;
+    if (d + 5 < nf) {
+        jp_free(f[d + 5].data);
+        f[d + 5].len = c.len;
+        f[d + 5].data = jp_buf_take(&c);
+        const void *parts[4];
+        size_t lens[4];
+        char sig[JP_SIG_HEX_LEN + 1];
+        for (int i = 0; i < 4; i++) {
+            parts[i] = f[d + 2 + i].data;
+            lens[i] = f[d + 2 + i].len;
+        }
+        if (f[d + 5].data && jp_signer_sign(k->signer, parts, lens, sig) == 0 &&
+            strlen(sig) == f[d + 1].len) {
+            memcpy(f[d + 1].data, sig, f[d + 1].len);
+            for (size_t i = 0; i < nf; i++) {
+                if (zmq_send(k->iopub, f[i].data, f[i].len, i + 1 < nf ? ZMQ_SNDMORE : 0) < 0) {
+                    jp_log(JP_LOG_WARN, "kernel", "send failed msg_type=stream err=%s",
+                           zmq_strerror(errno));
+                    break;
+                }
+            }
+        }
+    }
+    jp_frames_free(f, nf);
+    jp_buf_dispose(&c);
 }
 
 /* Read what the executor wrote to fd 1 or 2 and publish it. Returns -1 on EOF. */

@@ -115,16 +115,34 @@ static size_t utf8_len(const unsigned char *p)
     return n;
 }
 
+/* utf8_len, bounded by the bytes left (a sequence cut by the end is invalid) */
+static size_t utf8_len_n(const unsigned char *p, size_t left)
+{
+    size_t need = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 1;
+    return need > left ? 0 : utf8_len(p);
+}
+
 int jp_buf_add_jstr(struct jp_buf *b, const char *s)
+{
+    return jp_buf_add_jstrn(b, s, strlen(s));
+}
+
+int jp_buf_add_jstrn(struct jp_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     size_t start = b->len, run;
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
     int rc = jp_buf_add(b, "\"", 1);
 
-    while (rc == 0 && *p) {
+    /* one allocation for the usual case (little to escape); if even that does not fit under
+     * the limit the appends below say so */
+    if (rc == 0 && len > 64)
+        (void)ensure(b, len + len / 8 + 2);
+    while (rc == 0 && p < end) {
         /* copy the longest stretch that needs no escaping in one append */
-        for (run = 0; p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\'; run++)
+        for (run = 0;
+             p + run < end && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\';
+             run++)
             ;
         if (run) {
             rc = jp_buf_add(b, p, run);
@@ -132,13 +150,15 @@ int jp_buf_add_jstr(struct jp_buf *b, const char *s)
             continue;
         }
         char esc[7] = {'\\', 0};
-        size_t n = utf8_len(p);
+        size_t n = *p >= 0x80 ? utf8_len_n(p, (size_t)(end - p)) : 0;
         if (*p == '"' || *p == '\\') {
             esc[1] = (char)*p;
             rc = jp_buf_add(b, esc, 2);
         } else if (*p == '\n' || *p == '\t' || *p == '\r') {
             esc[1] = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
             rc = jp_buf_add(b, esc, 2);
+        } else if (*p == 0) {
+            rc = jp_buf_add(b, "\\ufffd", 6);
         } else if (*p < 0x20) {
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[*p >> 4];

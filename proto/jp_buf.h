@@ -35,6 +35,9 @@ int jp_buf_vaddf(struct jp_buf *b, const char *fmt, va_list ap)
  * escaped, valid UTF-8 passed through, each invalid byte written as \ufffd, so the result is
  * always valid JSON. 0, JP_ENOMEM or JP_ETOOBIG; on failure the buffer is unchanged. */
 int jp_buf_add_jstr(struct jp_buf *b, const char *s);
+/* The same for n bytes that may contain NULs (each written as \ufffd, as jansson cannot
+ * carry "\u0000" by default). */
+int jp_buf_add_jstrn(struct jp_buf *b, const char *s, size_t n);
 /* Take ownership of the content (a NUL-terminated heap string, "" if empty; NULL on
  * out-of-memory); the buffer is left empty. Release the string with jp_free (jp_alloc.h). */
 char *jp_buf_take(struct jp_buf *b);

@@ -12,7 +12,9 @@
  */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,11 +57,17 @@ struct conn {
     struct jp_buf *rx; /* an inbound message being reassembled (allocated on demand) */
     int close_code;    /* the bridge asked to close */
     char close_reason[64];
+    struct conn *flush_next, *flush_prev;
+    int in_flush;
 };
 
 struct http {
     struct srv *srv;
     struct lws_context *ctx;
+    /* WebSocket connections with something queued, written at the end of this loop turn
+     * (a uv_check) instead of after another epoll round for POLLOUT */
+    uv_check_t *flush;
+    struct conn *flush_head;
     char csp[600]; /* the Content-Security-Policy of /api answers, made once */
     int csp_len;
 };
@@ -446,11 +454,67 @@ static int on_http(struct http *h, struct conn *c, struct lws *wsi)
 
 /* ---- WebSockets ------------------------------------------------------------------------ */
 
+#define BATCH_SMALL 16384 /* messages up to this size are batched */
+#define BATCH_MAX 65536   /* bytes of frames per batched write */
+
+static int ws_writeable(struct conn *c, struct lws *wsi);
+
+static void flush_unlink(struct http *h, struct conn *c)
+{
+    if (!c->in_flush)
+        return;
+    if (c->flush_prev)
+        c->flush_prev->flush_next = c->flush_next;
+    else
+        h->flush_head = c->flush_next;
+    if (c->flush_next)
+        c->flush_next->flush_prev = c->flush_prev;
+    c->flush_next = c->flush_prev = NULL;
+    c->in_flush = 0;
+}
+
+/* End of the loop turn: everything the bridge queued during it goes out now, batched. */
+static void flush_cb(uv_check_t *t)
+{
+    struct http *h = t->data;
+    while (h->flush_head) {
+        struct conn *c = h->flush_head;
+        flush_unlink(h, c);
+        struct wsb_piece p;
+        if (!c->wsi)
+            continue;
+        /* only small whole messages go out from here; big output keeps to lws's POLLOUT
+         * rhythm (writing it outside the writable callback slowed it down) */
+        if (c->close_code || !c->ws || !wsb_peek(c->ws, &p) || !p.first || !p.final ||
+            p.len > BATCH_SMALL || lws_send_pipe_choked(c->wsi)) {
+            lws_callback_on_writable(c->wsi);
+        } else if (ws_writeable(c, c->wsi) < 0) {
+            /* outside its callback a connection cannot be closed by returning -1 */
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+        }
+    }
+    uv_check_stop(t);
+}
+
 static void ws_want_write(void *tctx)
 {
     struct conn *c = tctx;
-    if (c->wsi)
+    if (!c->wsi)
+        return;
+    struct http *h = lws_context_user(lws_get_context(c->wsi));
+    if (!h || !h->flush) {
         lws_callback_on_writable(c->wsi);
+        return;
+    }
+    if (!c->in_flush) {
+        c->flush_prev = NULL;
+        c->flush_next = h->flush_head;
+        if (h->flush_head)
+            h->flush_head->flush_prev = c;
+        h->flush_head = c;
+        c->in_flush = 1;
+    }
+    uv_check_start(h->flush, flush_cb);
 }
 
 static void ws_close(void *tctx, int code, const char *reason)
@@ -634,6 +698,47 @@ static int ws_receive(struct conn *c, struct lws *wsi, const void *in, size_t le
     return rc;
 }
 
+/* The header of one complete server-to-client WebSocket frame (RFC 6455 5.2, unmasked).
+ * Returns its length. */
+static size_t ws_frame_header(unsigned char *h, int binary, size_t len)
+{
+    h[0] = (unsigned char)(0x80 | (binary ? 2 : 1));
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+/* Several small whole messages queued back to back (statuses fanned out to many clients,
+ * short streams) go out framed by us in one write instead of one send() each. Called at a
+ * message boundary; returns 0, or -1 when the connection broke. */
+static int ws_write_batch(struct conn *c, struct lws *wsi)
+{
+    static unsigned char buf[LWS_PRE + BATCH_MAX];
+    unsigned char *out = buf + LWS_PRE;
+    size_t used = 0;
+    struct wsb_piece p;
+    while (wsb_peek(c->ws, &p) && p.first && p.final && p.len <= BATCH_SMALL &&
+           used + 10 + p.len <= BATCH_MAX) {
+        used += ws_frame_header(out + used, p.binary, p.len);
+        memcpy(out + used, p.data, p.len);
+        used += p.len;
+        wsb_advance(c->ws);
+    }
+    /* LWS_WRITE_RAW: the bytes go out as they are (lws keeps what the socket does not take) */
+    return lws_write(wsi, out, used, LWS_WRITE_RAW) < (int)used ? -1 : 0;
+}
+
 /* Write what the bridge has queued while the socket takes it. */
 static int ws_writeable(struct conn *c, struct lws *wsi)
 {
@@ -646,6 +751,13 @@ static int ws_writeable(struct conn *c, struct lws *wsi)
     if (!c->ws)
         return -1;
     for (int n = 0; n < 64 && wsb_peek(c->ws, &p); n++) {
+        if (p.first && p.final && p.len <= BATCH_SMALL) {
+            if (ws_write_batch(c, wsi) != 0)
+                return -1;
+            if (lws_send_pipe_choked(wsi))
+                break;
+            continue;
+        }
         unsigned char saved[LWS_PRE];
         int flags =
             p.first ? (p.binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) : LWS_WRITE_CONTINUATION;
@@ -666,8 +778,10 @@ static int ws_writeable(struct conn *c, struct lws *wsi)
     return 0;
 }
 
-static void ws_closed(struct conn *c)
+static void ws_closed(struct http *h, struct conn *c)
 {
+    if (h)
+        flush_unlink(h, c);
     if (c->ws) {
         wsb_closed(c->ws);
         c->ws = NULL;
@@ -745,7 +859,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return ws_writeable(c, wsi);
     case LWS_CALLBACK_CLOSED:
-        ws_closed(c);
+        ws_closed(h, c);
         return 0;
     default:
         break;
@@ -754,9 +868,13 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 }
 
 /* "http" also carries WebSockets that offered no subprotocol (Jupyter's legacy framing) */
+/* tx_packet_size: lws sends at most this much per send() and copies the rest of a write into
+ * its own buffer, drained one piece per POLLOUT; the default (4 KiB) made big answers and
+ * WebSocket frames crawl. */
+#define TX_PACKET (512 * 1024)
 static const struct lws_protocols protocols[] = {
-    {"http", callback_http, sizeof(struct conn), 0, 0, NULL, 0},
-    {WS_V1, callback_http, sizeof(struct conn), 0, 0, NULL, 0},
+    {"http", callback_http, sizeof(struct conn), 0, 0, NULL, TX_PACKET},
+    {WS_V1, callback_http, sizeof(struct conn), 0, 0, NULL, TX_PACKET},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -787,6 +905,14 @@ int http_start(struct srv *s)
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
     info.port = s->o.port;
     info.iface = s->o.ip[0] ? s->o.ip : NULL;
+    if (strcmp(s->o.ip, "localhost") == 0)
+        info.iface = "127.0.0.1";
+    /* lws 4.1 with IPv6 support parses an IPv4 address into the wrong place of its IPv6
+     * socket address and then listens on every interface: an IPv4 address gets an IPv4
+     * socket */
+    struct in_addr a4;
+    if (info.iface && inet_pton(AF_INET, info.iface, &a4) == 1)
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.protocols = protocols;
     info.max_http_header_data = 16384;
     info.max_http_header_pool = 64;
@@ -813,10 +939,20 @@ int http_start(struct srv *s)
         return -1;
     }
     s->http = h;
+    h->flush = malloc(sizeof *h->flush);
+    if (h->flush) {
+        uv_check_init(s->loop, h->flush);
+        h->flush->data = h;
+    }
     struct lws_vhost *vh = lws_get_vhost_by_name(h->ctx, "default");
     if (vh && lws_get_vhost_listen_port(vh) > 0)
         s->o.port = lws_get_vhost_listen_port(vh);
     return 0;
+}
+
+static void free_handle(uv_handle_t *hd)
+{
+    free(hd);
 }
 
 void http_stop(struct srv *s)
@@ -825,6 +961,10 @@ void http_stop(struct srv *s)
     if (!h)
         return;
     lws_context_destroy(h->ctx);
+    if (h->flush) {
+        uv_check_stop(h->flush);
+        uv_close((uv_handle_t *)h->flush, free_handle);
+    }
     free(h);
     s->http = NULL;
 }

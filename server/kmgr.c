@@ -56,10 +56,12 @@ extern char **environ;
 #define SAFETY_DRAIN_MS 500 /* periodic drain of every socket */
 #define EXIT_POLL_MS 50     /* process-exit polling while stopping or adopting */
 #define KILL_WAIT_MS 5000   /* how long to wait for a SIGKILLed process before giving up */
-#define DRAIN_BUDGET 256    /* messages per socket per drain before yielding to the loop */
-#define MAX_PARTS 4096      /* frames kept per message; the rest are read and dropped */
-#define HB_MISSES_DEAD 3    /* missed heartbeats that mean death when the pid is unknown */
-#define SIG_HISTORY 4096    /* replay history per kernel (server side: modest) */
+#define DRAIN_BUDGET                                                                               \
+    16                   /* messages per socket per drain before the loop gets a turn (writes to   \
+                          * WebSocket clients must not starve behind a fast kernel) */
+#define MAX_PARTS 4096   /* frames kept per message; the rest are read and dropped */
+#define HB_MISSES_DEAD 3 /* missed heartbeats that mean death when the pid is unknown */
+#define SIG_HISTORY 4096 /* replay history per kernel (server side: modest) */
 #define PATH_LEN 4096
 
 enum stop_kind { STOP_NONE, STOP_SHUTDOWN, STOP_RESTART };

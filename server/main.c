@@ -45,7 +45,7 @@ static const char usage[] =
     "  --max-body-size BYTES     request body limit (default 512 MiB)         CNOTE_MAX_BODY_SIZE\n"
     "  --request-timeout S       idle/slow connection timeout (default 30)    "
     "CNOTE_REQUEST_TIMEOUT\n"
-    "  --runtime-dir DIR         kernel connection files                      CNOTE_RUNTIME_DIR\n"
+    "  --runtime-dir DIR         kernel connection files ($JUPYTER_RUNTIME_DIR) CNOTE_RUNTIME_DIR\n"
     "  --data-dir DIR            server state and config sections             CNOTE_DATA_DIR\n"
     "  --cull-idle-timeout S --cull-interval S --cull-connected --cull-busy   CNOTE_CULL_*\n"
     "  --shutdown-kernels-on-exit                                             "
@@ -253,6 +253,9 @@ static int finish_opts(struct srv_opts *o)
         snprintf(abs, sizeof abs, "%s/%s", cwd, o->runtime_dir);
         snprintf(o->runtime_dir, sizeof o->runtime_dir, "%s", abs);
     }
+    const char *jrd = getenv("JUPYTER_RUNTIME_DIR");
+    if (!o->runtime_dir[0] && jrd && *jrd)
+        snprintf(o->runtime_dir, sizeof o->runtime_dir, "%s", jrd);
     if (!o->runtime_dir[0]) {
         const char *xdg = getenv("XDG_RUNTIME_DIR");
         if (xdg && *xdg)

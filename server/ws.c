@@ -562,7 +562,8 @@ static void deliver(struct wsb_client *c, const struct src *s, struct framed *f)
         c->dropping = 0;
         c->dropped_msgs = c->dropped_bytes = 0;
     }
-    if (drop_ok && (c->dropping || c->queued + total > queue_limit(b))) {
+    /* a message bigger than the whole limit still goes to a client that has caught up */
+    if (drop_ok && (c->dropping || (c->queued && c->queued + total > queue_limit(b)))) {
         c->dropped_msgs++;
         c->dropped_bytes += total;
         if (!c->dropping) {

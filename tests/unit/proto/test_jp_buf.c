@@ -335,6 +335,37 @@ static void test_jp_buf_add_jstr_parses(void **state)
     }
 }
 
+/* the counted form: NULs inside, a sequence cut by the end, a long run (one allocation) */
+static void test_jp_buf_add_jstrn_counted(void **state)
+{
+    struct jp_buf b;
+    char big[5000];
+
+    (void)state;
+    jp_buf_init(&b, 100000);
+    assert_int_equal(jp_buf_add_jstrn(&b, "a\0b\xe2\x82", 5), 0);
+    assert_string_equal(b.data, "\"a\\ufffdb\\ufffd\\ufffd\"");
+    jp_buf_reset(&b);
+    assert_int_equal(jp_buf_add_jstrn(&b, "\xe2\x82\xac", 3), 0); /* whole: kept */
+    assert_string_equal(b.data, "\"\xe2\x82\xac\"");
+    jp_buf_reset(&b);
+    memset(big, 'x', sizeof big);
+    big[100] = '"';
+    assert_int_equal(jp_buf_add_jstrn(&b, big, sizeof big), 0);
+    assert_int_equal(b.len, sizeof big + 3); /* quotes and one backslash */
+    json_error_t err;
+    json_t *v = json_loads(b.data, JSON_DECODE_ANY, &err);
+    assert_non_null(v);
+    assert_int_equal(json_string_length(v), sizeof big);
+    json_decref(v);
+    jp_buf_dispose(&b);
+    /* a tight limit: the size hint must not make a fitting string fail */
+    jp_buf_init(&b, 200);
+    assert_int_equal(jp_buf_add_jstrn(&b, big + 200, 150), 0);
+    assert_int_equal(b.len, 152);
+    jp_buf_dispose(&b);
+}
+
 static void test_jp_buf_add_jstr_over_limit_unchanged(void **state)
 {
     struct jp_buf b;
@@ -377,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_jp_buf_add_jstr_escapes),
         cmocka_unit_test(test_jp_buf_add_jstr_parses),
         cmocka_unit_test(test_jp_buf_add_jstr_over_limit_unchanged),
+        cmocka_unit_test(test_jp_buf_add_jstrn_counted),
     };
 
     return cmocka_run_group_tests_name("jp_buf", tests, setup_failalloc, NULL);
