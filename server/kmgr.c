@@ -53,6 +53,7 @@
 extern char **environ;
 
 #define KI_RETRY_MS 200     /* kernel_info resend period while waiting for readiness */
+#define IOPUB_RETRY_MS 5    /* the same once the kernel answered but IOPub was not heard yet */
 #define SAFETY_DRAIN_MS 500 /* periodic drain of every socket */
 #define EXIT_POLL_MS 50     /* process-exit polling while stopping or adopting */
 #define KILL_WAIT_MS 5000   /* how long to wait for a SIGKILLed process before giving up */
@@ -511,6 +512,8 @@ static int untracked(const char *t)
     return 0;
 }
 
+static void ki_timer_cb(uv_timer_t *t);
+
 static void kernel_on_ready(struct kernel *k)
 {
     int was_auto = k->autorestart;
@@ -577,6 +580,10 @@ static void on_reply(struct kernel *k, struct kmgr_msg *msg)
         k->ki_answered = 1;
         if (k->iopub_seen)
             kernel_on_ready(k);
+        else if (!k->ready && !k->closing)
+            /* the kernel is up but our IOPub subscription has not reached it yet (it takes a
+             * few ms): ask again soon rather than after the usual retry period */
+            uv_timer_start(&k->ki_timer, ki_timer_cb, IOPUB_RETRY_MS, IOPUB_RETRY_MS);
     }
     if (k->closing)
         return;
