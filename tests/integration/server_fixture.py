@@ -23,7 +23,7 @@ import urllib3
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SERVER_BIN = os.path.join(ROOT, "build", "bin", "cnote-server")
+SERVER_BIN = os.environ.get("CNOTE_SERVER_BIN") or os.path.join(ROOT, "build", "bin", "cnote-server")
 VENV_BIN = os.path.dirname(sys.executable)
 
 
