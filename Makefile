@@ -129,6 +129,13 @@ build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iproto -Ikernel/engine \
 		$(PKG_CFLAGS) $< $(PROTO_SRC) $(ENGINE_SRC) $(PKG_LIBS) -o $@
 
+# the WebSocket bridge, with the kernel manager it is linked against (not called: no manager)
+build/fuzz/fuzz_ws: tests/fuzz/fuzz_ws.c server/ws.c server/kmgr.c server/kspecs.c $(PROTO_SRC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $<")
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iproto -Iserver \
+		$(PKG_CFLAGS) $< server/ws.c server/kmgr.c server/kspecs.c $(PROTO_SRC) $(SERVER_LIBS) -o $@
+
 setup:
 	$(Q)$(STAGE) setup scripts/setup.sh
 
