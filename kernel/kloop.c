@@ -36,7 +36,6 @@
 #include "ck_job.h"
 #include "ck_plan.h"
 #include "ck_sess.h"
-#include "jp_alloc.h"
 #include "jp_buf.h"
 #include "jp_conn.h"
 #include "jp_err.h"
@@ -156,11 +155,14 @@ static int cell_compile(struct kernel *k, const char *code);
 
 /* ---- sending ---------------------------------------------------------------------- */
 
-static int send_msg(struct kernel *k, void *sock, const struct jp_msg *m)
+/* Encode (with the content given as JSON bytes when content is not NULL) and send. */
+static int send_encoded(struct kernel *k, void *sock, const struct jp_msg *m, const char *content,
+                        size_t content_len)
 {
     struct jp_frame *f = NULL;
     size_t n = 0;
-    int rc = jp_wire_encode(m, k->signer, &f, &n);
+    int rc = content ? jp_wire_encode_content(m, k->signer, content, content_len, &f, &n)
+                     : jp_wire_encode(m, k->signer, &f, &n);
     if (rc) {
         jp_log(JP_LOG_ERROR, "kernel", "cannot encode message msg_type=%s rc=%s", jp_msg_type(m),
                jp_strerror(rc));
@@ -178,9 +180,15 @@ static int send_msg(struct kernel *k, void *sock, const struct jp_msg *m)
     return rc;
 }
 
-/* Publish on IOPub with parent `parent` (may be NULL). content is stolen. */
-static void publish(struct kernel *k, const struct jp_msg *parent, const char *msg_type,
-                    json_t *content)
+static int send_msg(struct kernel *k, void *sock, const struct jp_msg *m)
+{
+    return send_encoded(k, sock, m, NULL, 0);
+}
+
+/* Publish on IOPub with parent `parent` (may be NULL): content (stolen), or, when raw is not
+ * NULL, raw_len bytes of content JSON written by the caller (content is then NULL). */
+static void publish_as(struct kernel *k, const struct jp_msg *parent, const char *msg_type,
+                       json_t *content, const char *raw, size_t raw_len)
 {
     struct jp_msg *m = jp_msg_new(&k->ss, msg_type, parent ? parent->header : NULL, content);
     if (!m)
@@ -189,8 +197,14 @@ static void publish(struct kernel *k, const struct jp_msg *parent, const char *m
     snprintf(topic, sizeof topic, "kernel.%s.%s", k->ss.session, msg_type);
     struct jp_frame id = {topic, strlen(topic)};
     if (jp_msg_set_idents(m, &id, 1) == 0)
-        send_msg(k, k->iopub, m);
+        send_encoded(k, k->iopub, m, raw, raw_len);
     jp_msg_free(m);
+}
+
+static void publish(struct kernel *k, const struct jp_msg *parent, const char *msg_type,
+                    json_t *content)
+{
+    publish_as(k, parent, msg_type, content, NULL, 0);
 }
 
 static void publish_status(struct kernel *k, const struct jp_msg *parent, const char *state)
@@ -273,59 +287,17 @@ static const struct jp_msg *out_parent(struct kernel *k)
 
 /* Stream output is the bulk of what the kernel sends, so its content is written as JSON
  * straight from the bytes (invalid UTF-8 and NULs become U+FFFD, as json_text does) instead of
- * through a jansson tree and a dump: the message is encoded with an empty content, whose frame
- * is then swapped for the real one and the message signed again. */
+ * through a jansson tree and a dump. */
 static void publish_stream(struct kernel *k, const char *name, const char *text, size_t n)
 {
     if (!n || (k->cur.req && k->cur.silent))
         return;
     struct jp_buf c;
     jp_buf_init(&c, (size_t)1 << 40);
-    if (jp_buf_adds(&c, "{\"name\":") || jp_buf_add_jstr(&c, name) ||
-        jp_buf_adds(&c, ",\"text\":") || jp_buf_add_jstrn(&c, text, n) || jp_buf_adds(&c, "}")) {
-        jp_buf_dispose(&c);
-        return;
-    }
-    const struct jp_msg *parent = out_parent(k);
-    struct jp_msg *m = jp_msg_new(&k->ss, "stream", parent ? parent->header : NULL, json_object());
-    struct jp_frame *f = NULL;
-    size_t nf = 0, d = 0;
-    char topic[128];
-    snprintf(topic, sizeof topic, "kernel.%s.stream", k->ss.session);
-    struct jp_frame id = {topic, strlen(topic)};
-    if (!m || jp_msg_set_idents(m, &id, 1) != 0 || jp_wire_encode(m, k->signer, &f, &nf) != 0) {
-        jp_msg_free(m);
-        jp_buf_dispose(&c);
-        return;
-    }
-    jp_msg_free(m);
-    while (d < nf &&
-           !(f[d].len == strlen(JP_WIRE_DELIM) && memcmp(f[d].data, JP_WIRE_DELIM, f[d].len) == 0))
-        d++;
-    if (d + 5 < nf) {
-        jp_free(f[d + 5].data);
-        f[d + 5].len = c.len;
-        f[d + 5].data = jp_buf_take(&c);
-        const void *parts[4];
-        size_t lens[4];
-        char sig[JP_SIG_HEX_LEN + 1];
-        for (int i = 0; i < 4; i++) {
-            parts[i] = f[d + 2 + i].data;
-            lens[i] = f[d + 2 + i].len;
-        }
-        if (f[d + 5].data && jp_signer_sign(k->signer, parts, lens, sig) == 0 &&
-            strlen(sig) == f[d + 1].len) {
-            memcpy(f[d + 1].data, sig, f[d + 1].len);
-            for (size_t i = 0; i < nf; i++) {
-                if (zmq_send(k->iopub, f[i].data, f[i].len, i + 1 < nf ? ZMQ_SNDMORE : 0) < 0) {
-                    jp_log(JP_LOG_WARN, "kernel", "send failed msg_type=stream err=%s",
-                           zmq_strerror(errno));
-                    break;
-                }
-            }
-        }
-    }
-    jp_frames_free(f, nf);
+    if (jp_buf_adds(&c, "{\"name\":") == 0 && jp_buf_add_jstr(&c, name) == 0 &&
+        jp_buf_adds(&c, ",\"text\":") == 0 && jp_buf_add_jstrn(&c, text, n) == 0 &&
+        jp_buf_adds(&c, "}") == 0)
+        publish_as(k, out_parent(k), "stream", NULL, c.data, c.len);
     jp_buf_dispose(&c);
 }
 

@@ -115,9 +115,10 @@ static size_t utf8_len(const unsigned char *p)
     return n;
 }
 
-/* utf8_len, bounded by the bytes left (a sequence cut by the end is invalid) */
-static size_t utf8_len_n(const unsigned char *p, size_t left)
+size_t jp_utf8_len(const unsigned char *p, size_t left)
 {
+    if (!left)
+        return 0;
     size_t need = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 1;
     return need > left ? 0 : utf8_len(p);
 }
@@ -150,7 +151,7 @@ int jp_buf_add_jstrn(struct jp_buf *b, const char *s, size_t len)
             continue;
         }
         char esc[7] = {'\\', 0};
-        size_t n = *p >= 0x80 ? utf8_len_n(p, (size_t)(end - p)) : 0;
+        size_t n = *p >= 0x80 ? jp_utf8_len(p, (size_t)(end - p)) : 0;
         if (*p == '"' || *p == '\\') {
             esc[1] = (char)*p;
             rc = jp_buf_add(b, esc, 2);

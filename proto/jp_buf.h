@@ -38,6 +38,9 @@ int jp_buf_add_jstr(struct jp_buf *b, const char *s);
 /* The same for n bytes that may contain NULs (each written as \ufffd, as jansson cannot
  * carry "\u0000" by default). */
 int jp_buf_add_jstrn(struct jp_buf *b, const char *s, size_t n);
+/* Length (1-4) of the valid UTF-8 sequence at p, which has `left` bytes; 0 when the bytes
+ * there are not one (overlong forms, surrogates and sequences cut short included). */
+size_t jp_utf8_len(const unsigned char *p, size_t left);
 /* Take ownership of the content (a NUL-terminated heap string, "" if empty; NULL on
  * out-of-memory); the buffer is left empty. Release the string with jp_free (jp_alloc.h). */
 char *jp_buf_take(struct jp_buf *b);

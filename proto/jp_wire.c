@@ -296,8 +296,10 @@ out:
     return rc;
 }
 
-int jp_wire_encode(const struct jp_msg *m, const struct jp_signer *signer,
-                   struct jp_frame **frames_out, size_t *n_out)
+/* content_raw: when not NULL, the content frame (content_len bytes, copied) instead of
+ * m->content */
+static int encode(const struct jp_msg *m, const struct jp_signer *signer, const char *content_raw,
+                  size_t content_len, struct jp_frame **frames_out, size_t *n_out)
 {
     const json_t *dicts[4];
     const void *parts[4];
@@ -317,7 +319,7 @@ int jp_wire_encode(const struct jp_msg *m, const struct jp_signer *signer,
     dicts[2] = m->metadata;
     dicts[3] = m->content;
     for (i = 0; i < 4; i++) {
-        if (!json_is_object(dicts[i])) {
+        if (!json_is_object(dicts[i]) && !(i == 3 && content_raw)) {
             rc = JP_EINVAL;
             goto out;
         }
@@ -349,7 +351,13 @@ int jp_wire_encode(const struct jp_msg *m, const struct jp_signer *signer,
     }
     f[0].len = DELIM_LEN;
     for (i = 0; i < 4; i++) {
-        rc = dump_dict(dicts[i], &f[2 + i]);
+        if (i == 3 && content_raw) {
+            f[5].data = jp_memdup(content_len ? content_raw : "", content_len);
+            f[5].len = content_len;
+            rc = f[5].data ? 0 : JP_ENOMEM;
+        } else {
+            rc = dump_dict(dicts[i], &f[2 + i]);
+        }
         if (rc < 0)
             goto out;
         parts[i] = f[2 + i].data;
@@ -379,4 +387,19 @@ out:
     if (rc < 0)
         jp_frames_free(v, n);
     return rc;
+}
+
+int jp_wire_encode(const struct jp_msg *m, const struct jp_signer *signer,
+                   struct jp_frame **frames_out, size_t *n_out)
+{
+    return encode(m, signer, NULL, 0, frames_out, n_out);
+}
+
+int jp_wire_encode_content(const struct jp_msg *m, const struct jp_signer *signer,
+                           const char *content, size_t content_len, struct jp_frame **frames_out,
+                           size_t *n_out)
+{
+    if (!content)
+        return JP_EINVAL;
+    return encode(m, signer, content, content_len, frames_out, n_out);
 }

@@ -64,5 +64,11 @@ int jp_wire_split(const struct jp_frame *frames, size_t n, struct jp_signer *sig
  * JP_ECRYPTO. */
 int jp_wire_encode(const struct jp_msg *m, const struct jp_signer *signer,
                    struct jp_frame **frames_out, size_t *n_out);
+/* The same with the content given as JSON bytes (copied as they are, not checked), for
+ * senders that write big contents without building a jansson tree; m->content is ignored
+ * (may be NULL). */
+int jp_wire_encode_content(const struct jp_msg *m, const struct jp_signer *signer,
+                           const char *content, size_t content_len, struct jp_frame **frames_out,
+                           size_t *n_out);
 
 #endif

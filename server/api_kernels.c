@@ -49,8 +49,6 @@ static void location(struct srv *s, struct srv_resp *resp, const char *id)
     srv_header_add(resp, "Location", loc);
 }
 
-char *api_kernel_cwd(struct srv *s, const char *path);
-
 /* Is env name `name` in the comma list `allow` ("X*" entries are prefixes)? */
 static int env_allowed(const char *allow, const char *name)
 {
@@ -194,10 +192,9 @@ int api_kernels(struct srv_req *r, struct srv_resp *resp)
     return 0;
 }
 
-static void shutdown_done(void *arg, int status, const char *kernel_id, const char *reason)
+void api_kernel_shutdown_done(void *arg, int status, const char *kernel_id, const char *reason)
 {
     (void)kernel_id;
-    (void)reason;
     struct srv_resp resp = {0};
     jp_buf_init(&resp.body, 1 << 20);
     if (status == 0 || status == JP_ENOENT)
@@ -220,7 +217,7 @@ int api_kernel(struct srv_req *r, struct srv_resp *resp)
         return 0;
     }
     void *h = srv_async_hold(r);
-    if (kmgr_shutdown(s->kmgr, id, shutdown_done, h) != 0) {
+    if (kmgr_shutdown(s->kmgr, id, api_kernel_shutdown_done, h) != 0) {
         srv_async_release(h);
         not_found(resp, id);
         return 0;

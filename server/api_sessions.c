@@ -14,8 +14,6 @@
 #include "sessions.h"
 #include "srv.h"
 
-char *api_kernel_cwd(struct srv *s, const char *path);
-
 static void location(struct srv *s, struct srv_resp *resp, const char *id)
 {
     char loc[600];
@@ -139,18 +137,6 @@ int api_sessions(struct srv_req *r, struct srv_resp *resp)
     return 0;
 }
 
-static void session_deleted(void *arg, int status, const char *kernel_id, const char *reason)
-{
-    (void)kernel_id;
-    struct srv_resp resp = {0};
-    jp_buf_init(&resp.body, 1 << 20);
-    if (status == 0 || status == JP_ENOENT)
-        srv_json(&resp, 204, NULL);
-    else
-        srv_error(&resp, 500, reason ? reason : "kernel shutdown failed", NULL);
-    srv_async_answer(arg, &resp);
-}
-
 int api_session(struct srv_req *r, struct srv_resp *resp)
 {
     struct srv *s = r->srv;
@@ -179,7 +165,7 @@ int api_session(struct srv_req *r, struct srv_resp *resp)
         /* answered once the kernel is gone, as Jupyter Server does (a client that lists
          * kernels right after the 204 must not see it) */
         void *h = srv_async_hold(r);
-        if (kmgr_shutdown(s->kmgr, kid, session_deleted, h) != 0) {
+        if (kmgr_shutdown(s->kmgr, kid, api_kernel_shutdown_done, h) != 0) {
             srv_async_release(h);
             srv_json(resp, 204, NULL);
             return 0;

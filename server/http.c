@@ -377,19 +377,39 @@ done:
     return 0;
 }
 
-static int on_http(struct http *h, struct conn *c, struct lws *wsi)
+/* Start a request on c: fresh state, the header accessor, the method (NULL when there is
+ * none or the path is malformed) and the raw path in *uri (malloc'd, or NULL). */
+static const char *request_begin(struct http *h, struct conn *c, struct lws *wsi, char **uri)
 {
-    struct srv *s = h->srv;
-    char *uri = NULL;
     conn_reset(c);
     c->wsi = wsi;
-    c->req.srv = s;
+    c->req.srv = h->srv;
     c->req.conn = c;
     c->req.header = conn_header;
     c->req.hctx = c;
+    *uri = NULL;
+    return method_of(wsi, uri);
+}
+
+/* The path below base_url ("/prefix/..." -> "/..."; "/prefix" -> "/"), or NULL when uri is
+ * outside it. */
+static const char *below_base(const char *bu, const char *uri)
+{
+    size_t bl = strlen(bu);
+    if (strncmp(uri, bu, bl) == 0)
+        return uri + bl - 1;
+    if (strlen(uri) == bl - 1 && strncmp(uri, bu, bl - 1) == 0)
+        return "/";
+    return NULL;
+}
+
+static int on_http(struct http *h, struct conn *c, struct lws *wsi)
+{
+    struct srv *s = h->srv;
+    char *uri;
+    const char *m = request_begin(h, c, wsi, &uri);
     jp_buf_init(&c->body, s->o.max_body_size);
     jp_buf_init(&c->resp.body, (size_t)1 << 31); /* answers: files up to 2 GiB */
-    const char *m = method_of(wsi, &uri);
     if (!m || !uri) {
         free(uri);
         snprintf(c->req.method, sizeof c->req.method, "GET");
@@ -401,14 +421,9 @@ static int on_http(struct http *h, struct conn *c, struct lws *wsi)
     c->head = strcmp(m, "HEAD") == 0;
     if (c->head)
         snprintf(c->req.method, sizeof c->req.method, "GET");
-    /* base_url: "/prefix/" -> the request path must start with it (or be "/prefix") */
     const char *bu = s->o.base_url;
     size_t bl = strlen(bu);
-    const char *rest = NULL;
-    if (strncmp(uri, bu, bl) == 0)
-        rest = uri + bl - 1;
-    else if (strlen(uri) == bl - 1 && strncmp(uri, bu, bl - 1) == 0)
-        rest = "/";
+    const char *rest = below_base(bu, uri);
     if (!rest) {
         free(uri);
         srv_error(&c->resp, 404, "Not Found", NULL);
@@ -457,6 +472,12 @@ static int on_http(struct http *h, struct conn *c, struct lws *wsi)
 #define BATCH_SMALL 16384 /* messages up to this size are batched */
 #define BATCH_MAX 65536   /* bytes of frames per batched write */
 
+/* a small whole message, which goes out batched with its neighbours */
+static int batchable(const struct wsb_piece *p)
+{
+    return p->first && p->final && p->len <= BATCH_SMALL;
+}
+
 static int ws_writeable(struct conn *c, struct lws *wsi);
 
 static void flush_unlink(struct http *h, struct conn *c)
@@ -485,8 +506,8 @@ static void flush_cb(uv_check_t *t)
             continue;
         /* only small whole messages go out from here; big output keeps to lws's POLLOUT
          * rhythm (writing it outside the writable callback slowed it down) */
-        if (c->close_code || !c->ws || !wsb_peek(c->ws, &p) || !p.first || !p.final ||
-            p.len > BATCH_SMALL || lws_send_pipe_choked(c->wsi)) {
+        if (c->close_code || !c->ws || !wsb_peek(c->ws, &p) || !batchable(&p) ||
+            lws_send_pipe_choked(c->wsi)) {
             lws_callback_on_writable(c->wsi);
         } else if (ws_writeable(c, c->wsi) < 0) {
             /* outside its callback a connection cannot be closed by returning -1 */
@@ -553,28 +574,17 @@ static int ws_target(const char *path, char *kid, size_t kidlen)
  * 0, or -1 when the path is outside base_url or malformed. */
 static int ws_request(struct http *h, struct conn *c, struct lws *wsi)
 {
-    struct srv *s = h->srv;
-    char *uri = NULL;
-    conn_reset(c);
-    c->wsi = wsi;
-    c->req.srv = s;
-    c->req.conn = c;
-    c->req.header = conn_header;
-    c->req.hctx = c;
+    char *uri;
+    const char *m = request_begin(h, c, wsi, &uri);
     jp_buf_init(&c->resp.body, 1 << 20);
-    const char *m = method_of(wsi, &uri);
-    if (!m || !uri || strcmp(m, "GET") != 0) {
+    const char *rest =
+        m && uri && strcmp(m, "GET") == 0 ? below_base(h->srv->o.base_url, uri) : NULL;
+    if (!rest) {
         free(uri);
         return -1;
     }
     snprintf(c->req.method, sizeof c->req.method, "GET");
-    const char *bu = s->o.base_url;
-    size_t bl = strlen(bu);
-    if (strncmp(uri, bu, bl) != 0) {
-        free(uri);
-        return -1;
-    }
-    c->req.path = strdup(uri + bl - 1);
+    c->req.path = strdup(rest);
     free(uri);
     c->req.query = query_string(wsi);
     return c->req.path && c->req.query ? 0 : -1;
@@ -728,8 +738,7 @@ static int ws_write_batch(struct conn *c, struct lws *wsi)
     unsigned char *out = buf + LWS_PRE;
     size_t used = 0;
     struct wsb_piece p;
-    while (wsb_peek(c->ws, &p) && p.first && p.final && p.len <= BATCH_SMALL &&
-           used + 10 + p.len <= BATCH_MAX) {
+    while (wsb_peek(c->ws, &p) && batchable(&p) && used + 10 + p.len <= BATCH_MAX) {
         used += ws_frame_header(out + used, p.binary, p.len);
         memcpy(out + used, p.data, p.len);
         used += p.len;
@@ -751,7 +760,7 @@ static int ws_writeable(struct conn *c, struct lws *wsi)
     if (!c->ws)
         return -1;
     for (int n = 0; n < 64 && wsb_peek(c->ws, &p); n++) {
-        if (p.first && p.final && p.len <= BATCH_SMALL) {
+        if (batchable(&p)) {
             if (ws_write_batch(c, wsi) != 0)
                 return -1;
             if (lws_send_pipe_choked(wsi))

@@ -1989,49 +1989,52 @@ void kmgr_touch(struct kmgr *m, const char *id)
         k->last_activity_us = jp_time_now_us();
 }
 
-int kmgr_send(struct kmgr *m, const char *id, const char *channel, const struct jp_msg *msg)
+/* The kernel and DEALER channel a client message goes to: 0, JP_ENOENT, JP_EINVAL (not
+ * shell, control or stdin), JP_EIO (dead or not connected). */
+static int send_target(struct kmgr *m, const char *id, const char *channel, struct kernel **kp,
+                       enum jp_channel *ch)
 {
     struct kernel *k = find(m, id);
-    enum jp_channel ch;
 
     if (!k)
         return JP_ENOENT;
-    if (!channel || !msg)
+    if (!channel)
         return JP_EINVAL;
     if (strcmp(channel, "shell") == 0)
-        ch = JP_CH_SHELL;
+        *ch = JP_CH_SHELL;
     else if (strcmp(channel, "control") == 0)
-        ch = JP_CH_CONTROL;
+        *ch = JP_CH_CONTROL;
     else if (strcmp(channel, "stdin") == 0)
-        ch = JP_CH_STDIN;
+        *ch = JP_CH_STDIN;
     else
         return JP_EINVAL;
-    if (k->dead || !k->ch[ch].sock)
+    if (k->dead || !k->ch[*ch].sock)
         return JP_EIO;
-    return chan_send(k, ch, msg);
+    *kp = k;
+    return 0;
+}
+
+int kmgr_send(struct kmgr *m, const char *id, const char *channel, const struct jp_msg *msg)
+{
+    struct kernel *k;
+    enum jp_channel ch;
+    int rc = send_target(m, id, channel, &k, &ch);
+
+    if (rc == 0 && !msg)
+        rc = JP_EINVAL;
+    return rc ? rc : chan_send(k, ch, msg);
 }
 
 int kmgr_send_raw(struct kmgr *m, const char *id, const char *channel,
                   const struct jp_frame parts[4], const struct jp_frame *buffers, size_t n_buffers)
 {
-    struct kernel *k = find(m, id);
+    struct kernel *k;
     enum jp_channel ch;
+    int rc = send_target(m, id, channel, &k, &ch);
 
-    if (!k)
-        return JP_ENOENT;
-    if (!channel || !parts || (n_buffers && !buffers))
-        return JP_EINVAL;
-    if (strcmp(channel, "shell") == 0)
-        ch = JP_CH_SHELL;
-    else if (strcmp(channel, "control") == 0)
-        ch = JP_CH_CONTROL;
-    else if (strcmp(channel, "stdin") == 0)
-        ch = JP_CH_STDIN;
-    else
-        return JP_EINVAL;
-    if (k->dead || !k->ch[ch].sock)
-        return JP_EIO;
-    return chan_send_raw(k, ch, parts, buffers, n_buffers);
+    if (rc == 0 && (!parts || (n_buffers && !buffers)))
+        rc = JP_EINVAL;
+    return rc ? rc : chan_send_raw(k, ch, parts, buffers, n_buffers);
 }
 
 int kmgr_ready(struct kmgr *m, const char *id)

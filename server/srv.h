@@ -148,6 +148,11 @@ int api_kernelspec(struct srv_req *r, struct srv_resp *resp);
 int api_kernelspec_resource(struct srv_req *r, struct srv_resp *resp);
 int api_kernels(struct srv_req *r, struct srv_resp *resp);
 int api_kernel(struct srv_req *r, struct srv_resp *resp);
+/* Shared by kernels and sessions: the working directory for a kernel started for an API path
+ * (malloc'd), and the kmgr_done_fn that answers a held request (srv_async_hold) 204 once a
+ * kernel is gone, 500 with the reason if it could not be stopped. */
+char *api_kernel_cwd(struct srv *s, const char *path);
+void api_kernel_shutdown_done(void *handle, int status, const char *kernel_id, const char *reason);
 int api_kernel_action(struct srv_req *r, struct srv_resp *resp);
 int api_sessions(struct srv_req *r, struct srv_resp *resp);
 int api_session(struct srv_req *r, struct srv_resp *resp);

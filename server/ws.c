@@ -48,7 +48,21 @@ struct src {
     size_t nb;
     const char *msg_id;
     const char *msg_type;
+    size_t bytes; /* of the four parts and the buffers (src_init) */
 };
+
+/* A message to frame; bytes is worked out here, once per message. */
+static struct src src_init(const char *channel, const struct jp_frame *parts,
+                           const struct jp_frame *buffers, size_t nb, const char *msg_id,
+                           const char *msg_type)
+{
+    struct src s = {channel, parts, buffers, nb, msg_id, msg_type, 0};
+    for (int i = 0; i < 4; i++)
+        s.bytes += parts[i].len;
+    for (size_t i = 0; i < nb; i++)
+        s.bytes += buffers[i].len;
+    return s;
+}
 
 /* an unframed copy kept while no client is connected */
 struct smsg {
@@ -171,35 +185,9 @@ static struct blob *blob_new(size_t len, int binary)
 
 static int utf8_ok(const unsigned char *p, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        unsigned cp;
-        if (c >= 0xc2 && c <= 0xdf)
-            k = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            k = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            k = 3, cp = c & 0x07;
-        else
+    for (size_t i = 0, k; i < n; i += k)
+        if (!(k = p[i] < 0x80 ? 1 : jp_utf8_len(p + i, n - i)))
             return 0;
-        if (i + k >= n)
-            return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (p[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += k + 1;
-    }
     return 1;
 }
 
@@ -237,11 +225,7 @@ static uint32_t get_u32be(const unsigned char *p)
 static struct blob *frame_v1(const struct src *s)
 {
     size_t n_off = 6 + s->nb, cl = strlen(s->channel);
-    size_t len = 8 * (n_off + 1) + cl;
-    for (int i = 0; i < 4; i++)
-        len += s->parts[i].len;
-    for (size_t i = 0; i < s->nb; i++)
-        len += s->buffers[i].len;
+    size_t len = 8 * (n_off + 1) + cl + s->bytes;
     struct blob *bl = blob_new(len, 1);
     if (!bl)
         return NULL;
@@ -394,7 +378,7 @@ static void send_synthetic(struct wsb_client *c, const char *type, const char *p
                                     {(void *)parent, parent_len},
                                     {"{}", 2},
                                     {(void *)content, strlen(content)}};
-        struct src s = {"iopub", parts, NULL, 0, id, type};
+        struct src s = src_init("iopub", parts, NULL, 0, id, type);
         struct blob *bl = c->v1 ? frame_v1(&s) : frame_legacy(&s);
         if (bl) {
             enqueue(c, bl);
@@ -424,7 +408,7 @@ static void send_stderr(struct wsb_client *c, const struct jp_frame *parent, con
 }
 
 /* Jupyter's IOPub rate limits. 1 when the message must be dropped for this client. */
-static int rate_limited(struct wsb_client *c, const struct src *s, size_t bytes)
+static int rate_limited(struct wsb_client *c, const struct src *s)
 {
     struct wsb *b = c->b;
     if (strcmp(s->channel, "iopub") != 0)
@@ -462,7 +446,7 @@ static int rate_limited(struct wsb_client *c, const struct src *s, size_t bytes)
         c->rw_cap = nc;
         c->rw_start = 0;
     }
-    size_t counted = strcmp(s->msg_type, "stream") == 0 ? bytes : 0;
+    size_t counted = strcmp(s->msg_type, "stream") == 0 ? s->bytes : 0;
     c->rw[(c->rw_start + c->rw_n) % c->rw_cap] = (struct rate_ent){now, counted};
     c->rw_n++;
     c->rw_bytes += counted;
@@ -528,16 +512,23 @@ static void framed_release(struct framed *f)
 static void deliver(struct wsb_client *c, const struct src *s, struct framed *f)
 {
     struct wsb *b = c->b;
-    size_t total = 0;
-    for (int i = 0; i < 4; i++)
-        total += s->parts[i].len;
-    for (size_t i = 0; i < s->nb; i++)
-        total += s->buffers[i].len;
     if (c->closing)
         return;
-    if (b->o.limit_rate && rate_limited(c, s, total))
+    if (b->o.limit_rate && rate_limited(c, s))
         return;
     int drop_ok = droppable(s->channel, s->msg_type);
+    if (c->dropping && c->queued < queue_limit(b) / 2) {
+        jp_log(JP_LOG_WARN, "ws",
+               "client caught up kernel_id=%s session=%s dropped_messages=%zu dropped_bytes=%zu",
+               c->k->id, c->session, c->dropped_msgs, c->dropped_bytes);
+        c->dropping = 0;
+        c->dropped_msgs = c->dropped_bytes = 0;
+    }
+    if (drop_ok && c->dropping) {
+        c->dropped_msgs++;
+        c->dropped_bytes += s->bytes;
+        return;
+    }
     struct blob **slot = c->v1 ? &f->v1 : &f->legacy;
     if (!*slot) {
         if (!c->v1 && f->legacy_failed)
@@ -554,31 +545,22 @@ static void deliver(struct wsb_client *c, const struct src *s, struct framed *f)
             return;
         }
     }
-    total = (*slot)->len;
-    if (c->dropping && c->queued < queue_limit(b) / 2) {
+    /* the bound is on framed bytes; a message bigger than the whole limit still goes to a
+     * client that has caught up */
+    if (drop_ok && c->queued && c->queued + (*slot)->len > queue_limit(b)) {
+        char text[400];
+        c->dropping = 1;
+        c->dropped_msgs = 1;
+        c->dropped_bytes = s->bytes;
+        snprintf(text, sizeof text,
+                 "cnote: output dropped: this client is not reading fast enough (%zu bytes "
+                 "waiting to be sent, limit %zu; see --ws-queue-limit). Output resumes "
+                 "when it catches up.\n",
+                 c->queued, queue_limit(b));
+        send_stderr(c, &s->parts[1], text);
         jp_log(JP_LOG_WARN, "ws",
-               "client caught up kernel_id=%s session=%s dropped_messages=%zu dropped_bytes=%zu",
-               c->k->id, c->session, c->dropped_msgs, c->dropped_bytes);
-        c->dropping = 0;
-        c->dropped_msgs = c->dropped_bytes = 0;
-    }
-    /* a message bigger than the whole limit still goes to a client that has caught up */
-    if (drop_ok && (c->dropping || (c->queued && c->queued + total > queue_limit(b)))) {
-        c->dropped_msgs++;
-        c->dropped_bytes += total;
-        if (!c->dropping) {
-            char text[400];
-            c->dropping = 1;
-            snprintf(text, sizeof text,
-                     "cnote: output dropped: this client is not reading fast enough (%zu bytes "
-                     "waiting to be sent, limit %zu; see --ws-queue-limit). Output resumes "
-                     "when it catches up.\n",
-                     c->queued, queue_limit(b));
-            send_stderr(c, &s->parts[1], text);
-            jp_log(JP_LOG_WARN, "ws",
-                   "client too slow, dropping output kernel_id=%s session=%s queued=%zu", c->k->id,
-                   c->session, c->queued);
-        }
+               "client too slow, dropping output kernel_id=%s session=%s queued=%zu", c->k->id,
+               c->session, c->queued);
         return;
     }
     enqueue(c, *slot);
@@ -607,11 +589,7 @@ static void offline_clear(struct wkernel *k)
 /* An unframed copy of s in one allocation. */
 static struct smsg *smsg_copy(const struct src *s)
 {
-    size_t total = 0;
-    for (int i = 0; i < 4; i++)
-        total += s->parts[i].len;
-    for (size_t i = 0; i < s->nb; i++)
-        total += s->buffers[i].len;
+    size_t total = s->bytes;
     struct smsg *m = malloc(sizeof *m + s->nb * sizeof(struct jp_frame) + total);
     if (!m)
         return NULL;
@@ -639,11 +617,7 @@ static struct smsg *smsg_copy(const struct src *s)
 
 static void offline_store(struct wsb *b, struct wkernel *k, const struct src *s)
 {
-    size_t total = 0;
-    for (int i = 0; i < 4; i++)
-        total += s->parts[i].len;
-    for (size_t i = 0; i < s->nb; i++)
-        total += s->buffers[i].len;
+    size_t total = s->bytes;
     int drop_ok = droppable(s->channel, s->msg_type);
     /* output past the bound is dropped; replies and status are kept up to twice the bound */
     if ((drop_ok && k->off_bytes + total > replay_limit(b)) ||
@@ -669,7 +643,7 @@ static void offline_replay(struct wkernel *k, struct wsb_client *c)
 {
     size_t n = k->off_count;
     for (struct smsg *m = k->off_head; m; m = m->next) {
-        struct src s = {m->channel, m->parts, m->buffers, m->nb, m->msg_id, m->msg_type};
+        struct src s = src_init(m->channel, m->parts, m->buffers, m->nb, m->msg_id, m->msg_type);
         struct framed f = {0};
         deliver(c, &s, &f);
         framed_release(&f);
@@ -778,14 +752,9 @@ static void held_flush(struct wsb *b, struct wkernel *k);
 
 /* ---- kernel events -------------------------------------------------------------------- */
 
-static void src_of(struct src *s, struct kmgr_msg *m)
+static struct src src_of(struct kmgr_msg *m)
 {
-    s->channel = m->channel;
-    s->parts = m->parts;
-    s->buffers = m->buffers;
-    s->nb = m->n_buffers;
-    s->msg_id = kmgr_msg_id(m);
-    s->msg_type = m->msg_type;
+    return src_init(m->channel, m->parts, m->buffers, m->n_buffers, kmgr_msg_id(m), m->msg_type);
 }
 
 void wsb_on_iopub(void *ctx, const char *kernel_id, struct kmgr_msg *m)
@@ -794,8 +763,7 @@ void wsb_on_iopub(void *ctx, const char *kernel_id, struct kmgr_msg *m)
     struct wkernel *k = kfind(b, kernel_id, 0);
     if (!k)
         return;
-    struct src s;
-    src_of(&s, m);
+    struct src s = src_of(m);
     if (k->clients) {
         struct framed f = {0};
         for (struct wsb_client *c = k->clients; c; c = c->next)
@@ -816,8 +784,7 @@ void wsb_on_reply(void *ctx, const char *kernel_id, struct kmgr_msg *m)
     int is_reply = strcmp(m->channel, "stdin") != 0;
     if (!pend_take(k, kmgr_msg_parent_id(m), session, sizeof session, is_reply))
         snprintf(session, sizeof session, "%s", kmgr_msg_parent_session(m));
-    struct src s;
-    src_of(&s, m);
+    struct src s = src_of(m);
     for (struct wsb_client *c = k->clients; c; c = c->next) {
         if (strcmp(c->session, session) == 0) {
             struct framed f = {0};
@@ -1099,11 +1066,7 @@ static void held_flush(struct wsb *b, struct wkernel *k)
 static void held_add(struct wkernel *k, const struct src *s)
 {
     struct smsg *m = NULL;
-    size_t total = 0;
-    for (int i = 0; i < 4; i++)
-        total += s->parts[i].len;
-    for (size_t i = 0; i < s->nb; i++)
-        total += s->buffers[i].len;
+    size_t total = s->bytes;
     if (k->held_bytes + total > HELD_MAX_BYTES || !(m = smsg_copy(s))) {
         jp_log(JP_LOG_WARN, "ws", "client message dropped while the kernel starts kernel_id=%s",
                k->id);
@@ -1145,7 +1108,7 @@ static void forward(struct wsb_client *c, const char *channel, const struct jp_f
     }
     kmgr_touch(c->b->kmgr, k->id);
     if (k->held_head || !kmgr_ready(c->b->kmgr, k->id)) {
-        struct src s = {channel, parts, buffers, nb, mid ? mid : "", mtype};
+        struct src s = src_init(channel, parts, buffers, nb, mid ? mid : "", mtype);
         held_add(k, &s);
         json_decref(h);
         return;

@@ -591,6 +591,34 @@ static void test_jp_wire_encode_frame_layout(void **state)
     jp_signer_free(s);
 }
 
+/* the content given as bytes goes out as they are, signed, and decodes like any message */
+static void test_jp_wire_encode_content_raw(void **state)
+{
+    struct jp_signer *s = withkey(0), *v = withkey(0);
+    struct jp_session ss;
+    struct jp_frame *f = NULL;
+    struct jp_msg *m, *back = NULL;
+    const char raw[] = "{ \"name\" : \"stdout\", \"text\":\"x\\ny\" }";
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(jp_session_init(&ss, "cnote"), 0);
+    m = jp_msg_new(&ss, "stream", NULL, NULL); /* content ignored */
+    assert_non_null(m);
+    assert_int_equal(jp_wire_encode_content(m, s, raw, sizeof raw - 1, &f, &n), 0);
+    assert_int_equal(n, 6);
+    assert_int_equal(f[5].len, sizeof raw - 1);
+    assert_memory_equal(f[5].data, raw, sizeof raw - 1);
+    assert_int_equal(jp_wire_decode(f, n, v, NULL, &back, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(back->content, "text")), "x\ny");
+    assert_int_equal(jp_wire_encode_content(m, s, NULL, 0, &f, &n), JP_EINVAL);
+    jp_msg_free(back);
+    jp_frames_free(f, 6);
+    jp_msg_free(m);
+    jp_signer_free(s);
+    jp_signer_free(v);
+}
+
 static void test_jp_wire_encode_known_signature(void **state)
 {
     struct jp_signer *s = withkey(0);
@@ -942,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_jp_wire_decode_nomem_each_allocation),
         cmocka_unit_test(test_jp_wire_decode_nomem_proto_allocations),
         cmocka_unit_test(test_jp_wire_split_raw_parts),
+        cmocka_unit_test(test_jp_wire_encode_content_raw),
         cmocka_unit_test(test_jp_wire_encode_nomem_each_allocation),
     };
 
