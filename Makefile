@@ -1,7 +1,7 @@
 # cnote - one non-recursive Makefile.
 #   make            build everything (objects in build/, or build/asan with SAN=1)
 #   make test       install what the tests need (scripts/setup.sh), then run every test
-#   make run        set up, build, install the kernelspec and start JupyterLab-free console
+#   make run        set up, build, install the kernelspec and start cnote-server with the web app
 #   make fmt / fmt-check
 # Quiet unless V=1. Flags from pkg-config. No configure step.
 
@@ -63,14 +63,26 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 ALL_C := $(shell find proto kernel server tests bench -name '*.c' -o -name '*.h' 2>/dev/null)
 
 .PHONY: all test unit unit-asan fuzz integration node browser run setup fmt fmt-check clean \
-        install-kernelspec bench bench-ws
+        install-kernelspec bench bench-ws web web-test e2e bench-web
 SHARE := $(BUILD)/share/cnote
 SHARE_FILES := $(SHARE)/include/cnote.h $(SHARE)/kernelspec/logo-32x32.png \
 	$(SHARE)/kernelspec/logo-64x64.png $(SHARE)/kernelspec/logo-svg.svg
 
 BUILD_KSPEC := $(BUILD)/share/jupyter/kernels/cnote/kernel.json
 
-all: $(KERNEL_BIN) $(EXEC_BIN) $(SERVER_BIN) $(UNIT_BIN) $(SHARE_FILES) $(BUILD_KSPEC)
+# the web app (web/, bundled by esbuild) goes to build/web, next to build/bin where the server
+# looks for it; it needs node and web/node_modules (npm ci, see scripts/setup.sh)
+WEB_OUT := build/web/index.html
+WEB_SRC := $(shell find web/src web/public -type f 2>/dev/null) web/build.mjs web/package-lock.json
+HAVE_NODE := $(shell command -v node 2>/dev/null)
+
+all: $(KERNEL_BIN) $(EXEC_BIN) $(SERVER_BIN) $(UNIT_BIN) $(SHARE_FILES) $(BUILD_KSPEC) \
+	$(if $(HAVE_NODE),$(WEB_OUT))
+
+web: $(WEB_OUT)
+$(WEB_OUT): $(WEB_SRC)
+	$(Q)test -d web/node_modules || (cd web && npm ci --no-audit --no-fund --loglevel=error)
+	$(Q)node web/build.mjs build/web
 
 # the server finds cnote's own kernelspec next to its binary (build/share/jupyter)
 $(BUILD_KSPEC): $(KERNEL_BIN) $(EXEC_BIN) $(SHARE_FILES)
@@ -157,6 +169,14 @@ fuzz: $(FUZZ_BIN)
 
 integration: all install-kernelspec
 	$(Q)scripts/run-integration.sh
+# unit tests of the web app (renderers, notebook model, file browser) under node --test + jsdom
+web-test:
+	$(Q)cd web && node --test --test-reporter=spec test/
+# the web app end to end in headless Chromium against a real cnote-server and C kernel
+e2e: all install-kernelspec
+	$(Q)scripts/run-e2e.sh
+bench-web: setup all install-kernelspec
+	$(Q)bench/web/run
 
 browser: all install-kernelspec
 	$(Q)scripts/run-browser.sh
@@ -175,12 +195,17 @@ test: setup
 	$(Q)$(STAGE) unit $(SUB) unit
 	$(Q)$(STAGE) unit-asan-ubsan $(SUB) unit-asan
 	$(Q)$(STAGE) fuzz $(SUB) fuzz
+	$(Q)$(STAGE) web-unit $(SUB) web-test
 	$(Q)$(STAGE) integration $(SUB) integration
 	$(Q)$(STAGE) node $(SUB) node
 	$(Q)$(STAGE) browser $(SUB) browser
+	$(Q)$(STAGE) e2e $(SUB) e2e
 
+# the server with the web app on http://127.0.0.1:8888/ (notebooks in CNOTE_ROOT, default .);
+# it prints the URL with its token
 run: setup all install-kernelspec
-	$(Q).venv/bin/jupyter console --kernel cnote
+	$(Q)JUPYTER_PATH=$(CURDIR)/.venv/share/jupyter$${JUPYTER_PATH:+:$$JUPYTER_PATH} \
+		$(SERVER_BIN) --root "$${CNOTE_ROOT:-.}"
 
 bench: setup all install-kernelspec
 	$(Q).venv/bin/python bench/kernel

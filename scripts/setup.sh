@@ -78,7 +78,7 @@ fi
 # ---- 4. npm packages of the Node and browser tests (from their package-lock.json) --------------
 t=$(now_us)
 npm_done=0
-for d in tests/node tests/browser; do
+for d in web tests/node tests/browser; do
     # npm ci writes node_modules/.package-lock.json: older than the lock means stale
     if [[ ! $ROOT/$d/node_modules/.package-lock.json -nt $ROOT/$d/package-lock.json ]]; then
         (cd "$ROOT/$d" && timeout 600 npm ci --no-audit --no-fund --loglevel=error)

@@ -2,8 +2,8 @@
  * api_misc.c - the small REST services: /api (version), /api/status, /api/me,
  * /api/config/<section> (JSON files in the data dir, PATCH merging with null deleting keys
  * as Jupyter Server does), /api/kernelspecs and the kernelspec resource files, the services
- * a Jupyter Server without terminals does not have, and the pages (placeholder app, login,
- * logout). Thin handlers; no sockets.
+ * a Jupyter Server without terminals does not have, and the login and logout pages (the
+ * app's own page is web.c's). Thin handlers; no sockets.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -12,12 +12,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
+
 #include "auth.h"
 #include "jp_buf.h"
 #include "jp_time.h"
 #include "kmgr.h"
 #include "kspecs.h"
 #include "srv.h"
+#include "web.h"
 #include "ws.h"
 
 #define JUPYTER_SERVER_COMPAT_VERSION "2.21.1"
@@ -274,31 +277,6 @@ int api_nbconvert(struct srv_req *r, struct srv_resp *resp)
 
 /* ---- pages ---- */
 
-static void html(struct srv_resp *resp, int status, const char *body)
-{
-    resp->status = status;
-    snprintf(resp->content_type, sizeof resp->content_type, "text/html; charset=UTF-8");
-    jp_buf_reset(&resp->body);
-    jp_buf_adds(&resp->body, body);
-}
-
-int page_root(struct srv_req *r, struct srv_resp *resp)
-{
-    struct jp_buf b;
-    jp_buf_init(&b, 1 << 16);
-    jp_buf_addf(&b,
-                "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                "<title>cnote</title></head><body>\n<h1>cnote</h1>\n"
-                "<p>The cnote server is running. The notebook web app is not installed yet; use "
-                "JupyterLab with <code>--gateway-url</code>, or the REST API under "
-                "<code>%sapi/</code>.</p>\n</body></html>\n",
-                r->srv->o.base_url);
-    html(resp, 200, b.data ? b.data : "");
-    jp_buf_dispose(&b);
-    auth_set_xsrf_cookie(r->srv, resp);
-    return 0;
-}
-
 /* form field from an x-www-form-urlencoded body */
 static char *form_field(struct srv_req *r, const char *name)
 {
@@ -320,51 +298,97 @@ static int safe_next(struct srv *s, const char *next)
            !strchr(next, '\r') && !strchr(next, '\n');
 }
 
+/* Inline styles only (no script): light and dark follow the system, with text contrast of
+ * at least 4.5:1 and a visible focus ring. */
+static const char login_style[] =
+    ":root{color-scheme:light dark;--bg:#fff;--fg:#1f2328;--muted:#57606a;--border:#8c959f;"
+    "--panel:#f6f8fa;--accent:#0969da;--accent-fg:#fff;--focus:#0969da;--error-bg:#ffebe9;"
+    "--error-fg:#82071e}\n"
+    "@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;"
+    "--border:#6e7681;--panel:#161b22;--accent:#4493f8;--accent-fg:#0d1117;--focus:#79c0ff;"
+    "--error-bg:#3c1618;--error-fg:#ffa198}}\n"
+    "body{margin:0;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,sans-serif}\n"
+    "main{max-width:24rem;margin:10vh auto;padding:2rem;background:var(--panel);"
+    "border:1px solid var(--border);border-radius:8px}\n"
+    "h1{font-size:1.5rem;margin:0 0 1rem}\n"
+    "label{display:block;font-weight:600;margin-bottom:.25rem}\n"
+    "input{box-sizing:border-box;width:100%;padding:.5rem;font:inherit;color:var(--fg);"
+    "background:var(--bg);border:1px solid var(--border);border-radius:4px}\n"
+    "button{margin-top:1rem;padding:.5rem 1.25rem;font:inherit;font-weight:600;"
+    "color:var(--accent-fg);background:var(--accent);border:1px solid var(--accent);"
+    "border-radius:4px;cursor:pointer}\n"
+    ":focus-visible{outline:3px solid var(--focus);outline-offset:2px}\n"
+    ".error{background:var(--error-bg);color:var(--error-fg);padding:.5rem .75rem;"
+    "border-radius:4px}\n"
+    ".hint{color:var(--muted);font-size:.875rem}\n";
+
+/* No script at all; the inline style above is the only thing besides the form. */
+static const char login_csp[] = "default-src 'none'; style-src 'unsafe-inline'; "
+                                "img-src 'self' data:; form-action 'self'; base-uri 'none'; "
+                                "frame-ancestors 'self'";
+
+/* The login form (status 200, or 401 with the error shown in a role="alert" element). next
+ * must already be safe. */
+static void login_page(struct srv *s, struct srv_resp *resp, int status, const char *next,
+                       const char *error)
+{
+    struct jp_buf *b = &resp->body;
+    jp_buf_reset(b);
+    jp_buf_addf(b,
+                "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                "<title>Log in - cnote</title>\n<style>\n%s</style>\n</head>\n"
+                "<body data-page=\"login\">\n<main>\n<h1>Log in to cnote</h1>\n",
+                login_style);
+    if (error) {
+        jp_buf_adds(b, "<p class=\"error\" role=\"alert\">");
+        web_html_escape(b, error);
+        jp_buf_adds(b, "</p>\n");
+    }
+    jp_buf_adds(b, "<form method=\"post\" action=\"");
+    web_html_escape(b, s->o.base_url);
+    jp_buf_adds(b, "login\">\n<label for=\"password\">Token</label>\n"
+                   "<input type=\"password\" id=\"password\" name=\"password\" "
+                   "autocomplete=\"current-password\" required autofocus");
+    if (error)
+        jp_buf_adds(b, " aria-invalid=\"true\"");
+    jp_buf_adds(b, ">\n<input type=\"hidden\" name=\"_xsrf\" value=\"");
+    web_html_escape(b, auth_xsrf_value(s));
+    jp_buf_adds(b, "\">\n<input type=\"hidden\" name=\"next\" value=\"");
+    web_html_escape(b, next);
+    jp_buf_adds(b, "\">\n<button type=\"submit\">Log in</button>\n</form>\n"
+                   "<p class=\"hint\">The token is in the URL cnote-server printed when it "
+                   "started (<code>?token=...</code>).</p>\n</main>\n</body>\n</html>\n");
+    resp->status = status;
+    snprintf(resp->content_type, sizeof resp->content_type, "text/html; charset=utf-8");
+    /* the page carries the _xsrf value: never stored by a cache */
+    srv_header_add(resp, "Cache-Control", "no-store");
+    srv_header_add(resp, "Content-Security-Policy", login_csp);
+    auth_set_xsrf_cookie(s, resp);
+}
+
 int page_login(struct srv_req *r, struct srv_resp *resp)
 {
     struct srv *s = r->srv;
-    if (strcmp(r->method, "POST") == 0) {
+    int post = strcmp(r->method, "POST") == 0;
+    char *next = post ? form_field(r, "next") : srv_query(r, "next");
+    const char *safe = safe_next(s, next) ? next : s->o.base_url;
+    if (post) {
         char *pw = form_field(r, "password");
-        char *next = form_field(r, "next");
         if (auth_token_ok(s, pw)) {
             auth_set_login_cookie(s, resp);
             resp->status = 302;
-            srv_header_add(resp, "Location", safe_next(s, next) ? next : s->o.base_url);
+            srv_header_add(resp, "Location", safe);
         } else {
-            html(resp, 401,
-                 "<!DOCTYPE html><html><body><h1>Invalid credentials</h1>"
-                 "<p><a href=\"login\">Try again</a></p></body></html>\n");
+            login_page(s, resp, 401, safe, "Invalid token. Check it and try again.");
         }
+        if (pw)
+            OPENSSL_cleanse(pw, strlen(pw));
         free(pw);
-        free(next);
-        return 0;
+    } else {
+        login_page(s, resp, 200, safe, NULL);
     }
-    char *next = srv_query(r, "next");
-    struct jp_buf b;
-    jp_buf_init(&b, 1 << 16);
-    jp_buf_addf(&b,
-                "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>cnote "
-                "login</title></head><body>\n<form method=\"post\" action=\"%slogin\">\n"
-                "<label for=\"password\">Token</label>\n<input type=\"password\" "
-                "id=\"password\" name=\"password\" autofocus>\n<input type=\"hidden\" "
-                "name=\"_xsrf\" value=\"%s\">\n<input type=\"hidden\" name=\"next\" value=\"",
-                s->o.base_url, auth_xsrf_value(s));
-    const char *nv = safe_next(s, next) ? next : s->o.base_url;
-    for (const char *p = nv; *p; p++) {
-        if (*p == '"')
-            jp_buf_adds(&b, "&quot;");
-        else if (*p == '<')
-            jp_buf_adds(&b, "&lt;");
-        else if (*p == '&')
-            jp_buf_adds(&b, "&amp;");
-        else
-            jp_buf_add(&b, p, 1);
-    }
-    jp_buf_adds(&b, "\">\n<button type=\"submit\">Log in</button>\n</form>\n</body></html>\n");
-    html(resp, 200, b.data ? b.data : "");
-    jp_buf_dispose(&b);
     free(next);
-    auth_set_xsrf_cookie(s, resp);
     return 0;
 }
 

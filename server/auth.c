@@ -223,9 +223,24 @@ int auth_check(struct srv *s, struct srv_req *r, struct srv_resp *resp, int publ
         if (is_api(r->path)) {
             srv_error(resp, 403, "Forbidden", "authentication required");
         } else {
-            char loc[1024];
-            snprintf(loc, sizeof loc, "%slogin?next=%s%s", s->o.base_url, s->o.base_url,
-                     r->path[0] == '/' ? r->path + 1 : r->path);
+            /* next= is percent-encoded, so a path with '&', '#' or spaces comes back whole */
+            static const char hex[] = "0123456789ABCDEF";
+            char loc[3072];
+            int n = snprintf(loc, sizeof loc, "%slogin?next=", s->o.base_url);
+            const char *parts[2] = {s->o.base_url, r->path[0] == '/' ? r->path + 1 : r->path};
+            for (int k = 0; k < 2 && n > 0; k++) {
+                for (const unsigned char *p = (const unsigned char *)parts[k];
+                     *p && (size_t)n + 4 < sizeof loc; p++) {
+                    if (isalnum(*p) || strchr("-._~/", *p)) {
+                        loc[n++] = (char)*p;
+                    } else {
+                        loc[n++] = '%';
+                        loc[n++] = hex[*p >> 4];
+                        loc[n++] = hex[*p & 15];
+                    }
+                }
+            }
+            loc[n > 0 ? n : 0] = '\0';
             resp->status = 302;
             srv_header_add(resp, "Location", loc);
         }

@@ -116,6 +116,8 @@ static const struct {
     {WSI_TOKEN_HTTP_CONTENT_LENGTH, "content-length"},
     {WSI_TOKEN_HTTP_REFERER, "referer"},
     {WSI_TOKEN_X_FORWARDED_FOR, "x-forwarded-for"},
+    {WSI_TOKEN_HTTP_ACCEPT_ENCODING, "accept-encoding"},
+    {WSI_TOKEN_HTTP_IF_NONE_MATCH, "if-none-match"},
 };
 
 #define HBUF_SIZE 16384

@@ -68,6 +68,9 @@ static const char usage[] =
     "  --kernel-env-allow LIST   env names a client may set when starting a\n"
     "                            kernel, comma list, X* = prefix (KERNEL_*)   "
     "CNOTE_KERNEL_ENV_ALLOW\n"
+    "  --web-dir DIR             the built web app (default <bin>/../web)     CNOTE_WEB_DIR\n"
+    "  --autosave-seconds N      the web app's autosave, 0 = off (120)        "
+    "CNOTE_AUTOSAVE_SECONDS\n"
     "  --config FILE             JSON file with any of these options (keys as the long\n"
     "                            names with '_' for '-': {\"port\": 9000})      CNOTE_CONFIG\n"
     "  --log-level LEVEL         debug, info, warn, error                     CNOTE_LOG_LEVEL\n";
@@ -109,6 +112,8 @@ static const struct opt_def defs[] = {
     {"iopub-data-rate-limit", 3, S(iopub_data_rate_limit)},
     {"rate-limit-window", 1, S(rate_limit_window)},
     {"kernel-env-allow", 0, S(kernel_env_allow)},
+    {"web-dir", 0, S(web_dir)},
+    {"autosave-seconds", 1, S(autosave_seconds)},
 };
 
 static int set_opt(struct srv_opts *o, const struct opt_def *d, const char *v)
@@ -248,6 +253,14 @@ static int finish_opts(struct srv_opts *o)
     if (o->data_dir[0] != '/' && getcwd(cwd, sizeof cwd)) {
         snprintf(abs, sizeof abs, "%s/%s", cwd, o->data_dir);
         snprintf(o->data_dir, sizeof o->data_dir, "%s", abs);
+    }
+    if (o->web_dir[0] && o->web_dir[0] != '/' && getcwd(cwd, sizeof cwd)) {
+        char wabs[sizeof o->web_dir];
+        if ((size_t)snprintf(wabs, sizeof wabs, "%s/%s", cwd, o->web_dir) >= sizeof wabs) {
+            fprintf(stderr, "cnote-server: --web-dir %s: path too long\n", o->web_dir);
+            return -1;
+        }
+        snprintf(o->web_dir, sizeof o->web_dir, "%s", wabs);
     }
     if (o->runtime_dir[0] && o->runtime_dir[0] != '/' && getcwd(cwd, sizeof cwd)) {
         snprintf(abs, sizeof abs, "%s/%s", cwd, o->runtime_dir);
@@ -397,6 +410,7 @@ int main(int argc, char **argv)
     snprintf(s->o.kernel_env_allow, sizeof s->o.kernel_env_allow, "KERNEL_*");
     s->o.request_timeout_s = 30;
     s->o.cull_interval = 300;
+    s->o.autosave_seconds = 120;
     jp_log_set_level(getenv("CNOTE_LOG_LEVEL"));
     if (parse_args(&s->o, argc, argv))
         return 2;
@@ -410,6 +424,13 @@ int main(int argc, char **argv)
         *slash = '\0';
     snprintf(extra, sizeof extra, "%s/../share/jupyter", exe);
     const char *extra_dirs[] = {extra, NULL};
+    /* and so does the built web app (build/web) */
+    if (!s->o.web_dir[0]) {
+        char web[PATH_MAX + 16];
+        snprintf(web, sizeof web, "%s/../web", exe);
+        if (!realpath(web, s->o.web_dir))
+            snprintf(s->o.web_dir, sizeof s->o.web_dir, "%s", web);
+    }
 
     s->loop = uv_default_loop();
     s->last_activity_us = jp_time_now_us();
@@ -469,6 +490,12 @@ int main(int argc, char **argv)
                s->o.base_url);
     fflush(stdout);
     jp_log(JP_LOG_INFO, "server", "listening ip=%s port=%d root=%s", s->o.ip, s->o.port, s->o.root);
+    char index[sizeof s->o.web_dir + 16];
+    snprintf(index, sizeof index, "%s/index.html", s->o.web_dir);
+    if (access(index, R_OK) != 0)
+        jp_log(JP_LOG_WARN, "server",
+               "the web app is not built (run make): a placeholder page is served web_dir=%s",
+               s->o.web_dir);
 
     uv_run(s->loop, UV_RUN_DEFAULT);
 

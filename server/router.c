@@ -10,6 +10,7 @@
 
 #include "jp_time.h"
 #include "srv.h"
+#include "web.h"
 
 const struct srv_route srv_routes[] = {
     {"GET", "/api", api_root, 1},
@@ -37,7 +38,12 @@ const struct srv_route srv_routes[] = {
     {"GET", "/login", page_login, 1},
     {"POST", "/login", page_login, 1},
     {"GET", "/logout", page_logout, 1},
-    {"GET", "/", page_root, 0},
+    /* the web app (web.c): its page for the app's routes, its assets public as in Jupyter */
+    {"GET", "/", web_page, 0},
+    {"GET", "/tree", web_page, 0},
+    {"GET", "/tree/{path*}", web_page, 0},
+    {"GET", "/notebooks/{path*}", web_page, 0},
+    {"GET", "/static/{path*}", web_static, 1},
     {NULL, NULL, NULL, 0},
 };
 

@@ -18,6 +18,8 @@
 
 /* The user name of the single-user server (/api/me, KERNEL_USERNAME). */
 #define SRV_USERNAME "cnote"
+/* cnote's version, as the web app's page config gives it. */
+#define SRV_CNOTE_VERSION "0.1.0"
 
 struct srv_opts {
     char ip[64];
@@ -47,6 +49,9 @@ struct srv_opts {
     size_t iopub_data_rate_limit;
     int rate_limit_window;
     char kernel_env_allow[1024]; /* names allowed in POST /api/kernels env; "X*" = prefix */
+    /* the web app */
+    char web_dir[4096];   /* the built app (index.html, static/); default <bin>/../web */
+    int autosave_seconds; /* the app's autosave interval, in its page config; 0 = off */
 };
 
 struct contents;
@@ -162,7 +167,6 @@ int api_checkpoint(struct srv_req *r, struct srv_resp *resp);
 int api_files(struct srv_req *r, struct srv_resp *resp);
 int api_not_here(struct srv_req *r, struct srv_resp *resp);
 int api_nbconvert(struct srv_req *r, struct srv_resp *resp);
-int page_root(struct srv_req *r, struct srv_resp *resp);
 int page_login(struct srv_req *r, struct srv_resp *resp);
 int page_logout(struct srv_req *r, struct srv_resp *resp);
 
