@@ -23,7 +23,7 @@ const result = await esbuild.build({
   absWorkingDir: here,
   entryPoints: { app: 'src/main.js' },
   bundle: true,
-  minify: true,
+  minify: !process.env.CNOTE_WEB_DEBUG, // CNOTE_WEB_DEBUG=1: readable output for profiling
   format: 'esm',
   splitting: true,
   target: ['es2020', 'chrome100', 'firefox100', 'safari15'],

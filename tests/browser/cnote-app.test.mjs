@@ -10,13 +10,16 @@
 // checkpoints; export; a notebook written by JupyterLab re-saved byte-identical; kill -9 of
 // the kernel (restart seen, next cell works); a network drop (reconnect, no output lost);
 // typing stays responsive while a cell streams 50 MB; no script runs from an output;
-// axe-core finds nothing serious or critical in light and dark themes; a base URL.
+// axe-core finds nothing serious or critical in light and dark themes; a base URL behind a
+// reverse proxy (a small Node proxy in this file, forwarding requests and WebSocket upgrades).
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
 import { createRequire } from 'node:module';
 
 import { ROOT, startCnote, launchBrowser, screenshot, sleep, waitFor } from './harness.mjs';
@@ -88,6 +91,44 @@ async function kernelPid(kid) {
     if (line.includes(kid) && /cnote-kernel/.test(line)) return Number(line.trim().split(/\s+/)[0]);
   }
   return 0;
+}
+
+// A minimal reverse proxy on its own port, as nginx would be configured (docs/user-guide.md):
+// requests and WebSocket upgrades forwarded to the server, path kept, Host set to the proxy's
+// own, X-Forwarded-For/-Host/-Proto added. The browser only ever talks to the proxy.
+function startProxy(target) {
+  const t = new URL(target);
+  const fwd = (req) => ({
+    ...req.headers,
+    'x-forwarded-for': req.socket.remoteAddress,
+    'x-forwarded-host': req.headers.host,
+    'x-forwarded-proto': 'http',
+  });
+  const seen = { http: 0, upgrade: 0 };
+  const server = http.createServer((req, res) => {
+    seen.http++;
+    const up = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: fwd(req) }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  server.on('upgrade', (req, sock, head) => {
+    seen.upgrade++;
+    const up = net.connect(Number(t.port), t.hostname, () => {
+      const h = fwd(req);
+      up.write(`${req.method} ${req.url} HTTP/1.1\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`);
+      if (head.length) up.write(head);
+      up.pipe(sock);
+      sock.pipe(up);
+    });
+    up.on('error', () => sock.destroy());
+    sock.on('error', () => up.destroy());
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${server.address().port}`, seen, close: () => server.close() })),
+  );
 }
 
 describe('cnote web app', { timeout: 420_000 }, () => {
@@ -172,6 +213,13 @@ describe('cnote web app', { timeout: 420_000 }, () => {
     assert.equal(await c3.locator('.output[data-mime="text/html"] b').innerText(), 'bold');
     await sleep(300);
     assert.equal(await page.evaluate(() => window.__pwned), undefined, 'no script from an output may run');
+    // a display updated in place by id, and clear_output(wait) replacing the old output
+    const c3b = await runNew('display_html_id("progress", "<i>step 0</i>");\nupdate_display_html("progress", "<i>step 9</i>");');
+    await c3b.locator('.output[data-mime="text/html"] i', { hasText: 'step 9' }).waitFor();
+    assert.doesNotMatch(await c3b.locator('.outputs').innerText(), /step 0/);
+    const c3c = await runNew('printf("old\\n"); fflush(stdout); clear_output(1); printf("new\\n");');
+    await c3c.locator('.outputs', { hasText: 'new' }).waitFor();
+    assert.doesNotMatch(await c3c.locator('.outputs').innerText(), /old/);
     const c4 = await runNew('int x = ;');
     await c4.locator('.output[data-output-type="error"], .output.stream-stderr, .output[data-output-type="stream"]').first().waitFor();
     assert.match(await c4.locator('.outputs').innerText(), /error/i);
@@ -180,7 +228,7 @@ describe('cnote web app', { timeout: 420_000 }, () => {
     await screenshot(page, 'app-notebook');
   });
 
-  it('reads stdin (password masked) and interrupts an endless loop', async () => {
+  it('reads stdin and interrupts an endless loop', async () => {
     const c = await runNew('char name[64]; printf("name? "); fflush(stdout); scanf("%63s", name); printf("hello %s\\n", name);', { wait: false });
     const input = c.locator('.stdin input');
     await input.waitFor({ timeout: 60_000 });
@@ -396,6 +444,15 @@ describe('cnote web app', { timeout: 420_000 }, () => {
     assert.equal(await page.locator('#kernel-select').inputValue(), 'python3');
     let c = await runNew('print(sum(range(10)))');
     await c.locator('.outputs', { hasText: '45' }).waitFor();
+    // a password prompt is masked, and so is its echo
+    c = await runNew('import getpass\nsecret = getpass.getpass("Password: ")\nprint(len(secret), secret[::-1].upper())', { wait: false });
+    const pw = c.locator('.stdin input');
+    await pw.waitFor({ timeout: 30_000 });
+    assert.equal(await pw.getAttribute('type'), 'password');
+    await pw.fill('abc');
+    await pw.press('Enter');
+    await c.locator('.outputs', { hasText: '3 CBA' }).waitFor();
+    assert.doesNotMatch(await c.innerText(), /abc/);
     await page.locator('#kernel-select').selectOption('cnote');
     await idle();
     const sessions = await srv.api('GET', 'api/sessions');
@@ -441,12 +498,14 @@ describe('cnote web app', { timeout: 420_000 }, () => {
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
-  it('works under a base URL; autosave, restart and run all, shutdown', async () => {
+  it('works under a base URL behind a reverse proxy; autosave, restart and run all, shutdown', async () => {
     const s2 = await startCnote({ token: 'base-token', baseUrl: '/cnote/', args: ['--autosave-seconds', '1'] });
+    const proxy = await startProxy(s2.url);
     try {
       assert.match(s2.url, /\/cnote\/$/);
       await s2.api('POST', 'api/contents', { type: 'notebook' });
-      await page.goto(`${s2.url}notebooks/Untitled.ipynb?token=${s2.token}`);
+      // through the reverse proxy only
+      await page.goto(`${proxy.url}/cnote/notebooks/Untitled.ipynb?token=${s2.token}`);
       await ready();
       await idle();
       const c = await runNew('printf("under a base url\\n");');
@@ -478,7 +537,10 @@ describe('cnote web app', { timeout: 420_000 }, () => {
       await idle();
       const c2 = await runNew('printf("new kernel\\n");');
       await c2.locator('.outputs', { hasText: 'new kernel' }).waitFor();
+      assert.ok(page.url().startsWith(`${proxy.url}/cnote/`));
+      assert.ok(proxy.seen.http > 10 && proxy.seen.upgrade >= 2, JSON.stringify(proxy.seen));
     } finally {
+      proxy.close();
       await s2.stop();
     }
   });

@@ -57,11 +57,20 @@ for (const { framing, legacyServer, offerProtocols } of VARIANTS) {
         assert.equal(reg.streams.stdout, 'registered\n');
 
         const comm = kernel.createComm('cnote_echo');
+        // JupyterLab's default (commsOverSubshells: per comm target) asks an ipykernel that has
+        // subshells for one on the control channel, in the background: wait for it to exist, so
+        // that the kernel is not disposed at the end while that request is in flight (which
+        // rejects it with "Canceled future", seen on a loaded machine)
+        const subshellReady = kernel.supportsSubshells
+            ? waitUntil(async () => (await kernel.requestListSubshell({}).done).content.subshell_id.length > 0,
+                20000, 'the comm target subshell')
+            : Promise.resolve();
         const received = [];
         comm.onMsg = (msg) => {
             received.push(msg);
         };
         await withTimeout(comm.open({ hello: 'open' }).done, 20000, 'comm_open done');
+        await subshellReady;
         await waitUntil(() => received.length >= 1, 10000, 'the comm_msg answering comm_open');
         assert.deepEqual(received[0].content.data, { opened: { hello: 'open' } });
 

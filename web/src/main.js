@@ -9,7 +9,7 @@ import './theme.css';
 import './tree.css';
 import './notebook.css';
 import './outputs/outputs.css';
-import { config } from './api.js';
+import { config, contents, kernelspecs } from './api.js';
 import { showTree } from './tree.js';
 
 function route() {
@@ -47,8 +47,11 @@ async function start() {
   const r = route();
   try {
     if (r.page === 'notebook') {
+      // the notebook and the kernelspecs are fetched while the notebook view's code loads
+      const settle = (p) => p.then((v) => ({ v }), (e) => ({ e }));
+      const prefetch = { model: settle(contents.get(r.path, { type: 'notebook' })), specs: settle(kernelspecs.get()) };
       const { openNotebook } = await import('./notebook.js');
-      await openNotebook(app, r.path);
+      await openNotebook(app, r.path, prefetch);
     } else {
       app.replaceChildren();
       const main = document.createElement('main');

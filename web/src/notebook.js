@@ -164,8 +164,12 @@ class CellView {
     this.setPrompt();
     if (this.editor) setLanguage(this.editor, this.language());
     this.staticSrc.textContent = this.cell.source || ' ';
-    if (t === 'markdown' && this.rendered) this.renderMd();
-    else this.showSource();
+    if (t === 'markdown' && this.rendered) {
+      // while a notebook opens, Markdown is rendered in idle time (visible cells first): its
+      // text shows meanwhile
+      if (this.nb.opening) this.pendingMd();
+      else this.renderMd();
+    } else this.showSource();
   }
 
   updateLabel() {
@@ -216,7 +220,19 @@ class CellView {
     this.editorBox.hidden = false;
   }
 
+  pendingMd() {
+    this.mdPending = true;
+    this.root.classList.add('rendered');
+    this.editorBox.hidden = true;
+    this.mdBox.hidden = false;
+    this.mdBox.classList.add('md-pending');
+    this.mdBox.textContent = this.cell.source;
+    this.nb.defer(this, 'md', false);
+  }
+
   async renderMd() {
+    this.mdPending = false;
+    this.mdBox.classList.remove('md-pending');
     this.rendered = true;
     this.root.classList.add('rendered');
     this.editorBox.hidden = true;
@@ -382,6 +398,7 @@ class NotebookPage {
         e.returnValue = '';
       }
     });
+    // editors for cells near the viewport (and their Markdown first), made in idle time
     this.observer =
       'IntersectionObserver' in window
         ? new IntersectionObserver(
@@ -389,13 +406,42 @@ class NotebookPage {
               for (const en of entries) {
                 if (!en.isIntersecting) continue;
                 const v = this.viewOf(en.target);
-                if (v && v.cell.type !== 'markdown') v.ensureEditor();
+                if (v) this.defer(v, v.cell.type === 'markdown' ? 'md' : 'editor', true);
                 this.observer.unobserve(en.target);
               }
             },
             { rootMargin: '800px 0px' },
           )
         : null;
+    this.urgentQ = [];
+    this.idleQ = [];
+  }
+
+  // Work that can wait for an idle moment, so that opening a big notebook leaves the page
+  // answering keys: CodeMirror editors ('editor') and Markdown rendering ('md'); urgent items
+  // (cells near the viewport) go first, a few milliseconds per idle slot.
+  defer(view, kind, urgent) {
+    (urgent ? this.urgentQ : this.idleQ).push([view, kind]);
+    this.pump();
+  }
+
+  pump() {
+    if (this.pumping) return;
+    this.pumping = true;
+    const run = (dl) => {
+      this.pumping = false;
+      const t0 = performance.now();
+      while (this.urgentQ.length || this.idleQ.length) {
+        if (dl.timeRemaining() < 2 && !(dl.didTimeout && performance.now() - t0 < 8)) break;
+        const [v, kind] = (this.urgentQ.length ? this.urgentQ : this.idleQ).shift();
+        if (!v.root.isConnected) continue;
+        if (kind === 'editor' && v.cell.type !== 'markdown') v.ensureEditor();
+        else if (kind === 'md' && v.mdPending && v.cell.type === 'markdown') v.renderMd();
+      }
+      if (this.urgentQ.length || this.idleQ.length) this.pump();
+    };
+    if (window.requestIdleCallback) window.requestIdleCallback(run, { timeout: 300 });
+    else setTimeout(() => run({ timeRemaining: () => 8, didTimeout: true }), 16);
   }
 
   banner(kind, text, actions = [], key) {
@@ -443,8 +489,9 @@ class NotebookPage {
     this.setTitle();
   }
 
-  async load() {
-    const m = await api.contents.get(this.path, { type: 'notebook' });
+  // prefetched: {e} or {v} of the contents GET started by main.js, used once
+  async load(prefetched) {
+    const m = prefetched ? await unwrap(prefetched) : await api.contents.get(this.path, { type: 'notebook' });
     this.lastModified = m.last_modified;
     this.model = new NotebookModel(m.content);
     this.renderAll();
@@ -456,7 +503,11 @@ class NotebookPage {
     this.displays = new DisplayRegistry();
     if (!this.model.cells.length) this.model.insert(0, this.model.newCell('code'));
     const frag = document.createDocumentFragment();
+    this.urgentQ = [];
+    this.idleQ = [];
+    this.opening = true;
     for (const cell of this.model.cells) frag.append(this.makeView(cell).root);
+    this.opening = false;
     this.main.replaceChildren(frag);
     for (const v of this.views.values()) if (this.observer) this.observer.observe(v.root);
     this.select(this.views.get(this.model.cells[0].key), { focus: false });
@@ -1155,7 +1206,13 @@ class NotebookPage {
   }
 }
 
-export async function openNotebook(app, path) {
+async function unwrap(p) {
+  const r = await p;
+  if (r.e) throw r.e;
+  return r.v;
+}
+
+export async function openNotebook(app, path, prefetch = null) {
   const page = new NotebookPage(app, path);
   window.cnote = page;
   page.buildFrame();
@@ -1163,7 +1220,7 @@ export async function openNotebook(app, path) {
   page.setTitle();
   let specs;
   try {
-    [specs] = await Promise.all([api.kernelspecs.get(), page.load()]);
+    [specs] = await Promise.all([prefetch ? unwrap(prefetch.specs) : api.kernelspecs.get(), page.load(prefetch && prefetch.model)]);
   } catch (e) {
     page.main.replaceChildren(el('div', { class: 'banner error', role: 'alert', text: `This notebook could not be opened: ${api.errorText(e)}` }));
     window.__cnoteReady = true;

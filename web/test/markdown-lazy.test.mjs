@@ -3,10 +3,11 @@ import { dom } from './dom-setup.mjs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-const { renderMarkdown, katexState } = await import('../src/outputs/markdown.js');
+const { renderMarkdown, katexState, loadMarkdown } = await import('../src/outputs/markdown.js');
 const { document } = dom.window;
 
 test('a render that waits for KaTeX does not overwrite a newer render of the same element', async () => {
+    await loadMarkdown();
     const d = document.createElement('div');
     const old = renderMarkdown('old $x^2$', d);
     assert.equal(d.textContent, '', 'math waits for KaTeX');
@@ -21,4 +22,13 @@ test('a render that waits for KaTeX does not overwrite a newer render of the sam
     const e = document.createElement('div');
     renderMarkdown('now $y$', e);
     assert.ok(e.querySelector('.katex'));
+});
+
+test('marked itself is loaded on the first render, not when the module is imported', async () => {
+    // (this file's first test loaded it; a fresh import of the module graph is not possible in one
+    // process, so check the chunk boundary: markdown.js must not import marked statically)
+    const fs = await import('node:fs');
+    const src = fs.readFileSync(new URL('../src/outputs/markdown.js', import.meta.url), 'utf8');
+    assert.doesNotMatch(src, /^import[^;]*from 'marked'/m);
+    assert.match(src, /import\('marked'\)/);
 });

@@ -5,12 +5,13 @@ import { dom } from './dom-setup.mjs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-const { renderMarkdown, renderLatex, katexState, matchMath, splitMath } = await import('../src/outputs/markdown.js');
+const { renderMarkdown, renderLatex, katexState, matchMath, splitMath, loadMarkdown } = await import('../src/outputs/markdown.js');
 const { document } = dom.window;
 
 const el = () => document.createElement('div');
 
-test('Markdown without math renders synchronously and does not import KaTeX', async () => {
+test('Markdown without math renders synchronously (once marked is loaded) and does not import KaTeX', async () => {
+    await loadMarkdown();
     const d = el();
     const p = renderMarkdown('# Title\n\nSome *text*, a price of $5 and $10, `code $x$`, and\n\n```\n$$not math$$\n```\n', d);
     // filled before the promise settles: no await needed for math-free text

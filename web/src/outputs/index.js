@@ -37,7 +37,7 @@
 import './outputs.css';
 
 export { OutputArea, DisplayRegistry } from './area.js';
-export { renderMarkdown, renderLatex, setKatexCss, loadKatex } from './markdown.js';
+export { renderMarkdown, renderLatex, setKatexCss, loadKatex, loadMarkdown } from './markdown.js';
 export { sanitizeHtml, sanitizeSvg } from './sanitize.js';
 export { ansiToHtml, DEFAULT_LIMITS } from './text.js';
 export { MIME_ORDER } from './mime.js';

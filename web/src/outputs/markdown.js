@@ -4,9 +4,9 @@
  * is added as a <link> at that moment (setKatexCss). Math is found by marked's own lexer
  * (inline/block extensions), so dollars inside code spans and code blocks stay text.
  *
- * Used by markdown cells (the notebook view) and by text/markdown and text/latex outputs. */
+ * Used by markdown cells (the notebook view) and by text/markdown and text/latex outputs. Completes
+ * synchronously only once marked is loaded (after the first render). */
 
-import { Marked } from 'marked';
 import { sanitizeHtml } from './sanitize.js';
 
 let katex = null;
@@ -143,8 +143,22 @@ const mathExtensions = [
     },
 ];
 
-const md = new Marked({ gfm: true, breaks: false });
-md.use({
+/* marked builds its rule tables when its module is evaluated (tens of ms): it is imported on
+ * the first render, not with the notebook view, so opening a notebook does not wait for it */
+let md = null;
+let mdLoading = null;
+export function loadMarkdown() {
+    if (!mdLoading) mdLoading = import('marked').then(({ Marked }) => (md = makeMarked(Marked)));
+    return mdLoading;
+}
+
+function makeMarked(Marked) {
+    const m = new Marked({ gfm: true, breaks: false });
+    m.use(markedOptions);
+    return m;
+}
+
+const markedOptions = {
     extensions: mathExtensions,
     renderer: {
         /* GFM task lists: marked writes <input type=checkbox>, which the sanitiser drops (and
@@ -155,17 +169,21 @@ md.use({
                 : '<span class="md-task" role="img" aria-label="not done">\u2610</span> ';
         },
     },
-});
+};
 
 const renders = new WeakMap(); /* element -> number of its latest render (late results lose) */
 
-/* Render Markdown into element (replacing its content). Completes synchronously when the text
+/* Render Markdown into element (replacing its content). Once marked is loaded, completes synchronously when the text
  * has no math or KaTeX is already loaded; otherwise after KaTeX is loaded (raw TeX if that
  * fails). */
 export async function renderMarkdown(text, element) {
     const seq = (renders.get(element) || 0) + 1;
     renders.set(element, seq);
     const src = Array.isArray(text) ? text.join('') : String(text ?? '');
+    if (!md) {
+        await loadMarkdown();
+        if (renders.get(element) !== seq) return;
+    }
     const tokens = md.lexer(src);
     if (!katex) {
         let math = false;
