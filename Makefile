@@ -52,6 +52,7 @@ SERVER_BIN := $(BUILD)/bin/cnote-server
 
 KERNEL_BIN := $(BUILD)/bin/cnote-kernel
 EXEC_BIN := $(BUILD)/bin/cnote-exec
+GPU_DRIVER := $(BUILD)/tests/gpu/driver
 
 UNIT_SRC := $(wildcard tests/unit/proto/test_*.c tests/unit/kernel/test_*.c)
 SERVER_UNIT_SRC := $(wildcard tests/unit/server/test_*.c)
@@ -63,7 +64,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 ALL_C := $(shell find proto kernel server tests bench -name '*.c' -o -name '*.h' 2>/dev/null)
 
 .PHONY: all test unit unit-asan fuzz integration node browser run setup fmt fmt-check clean \
-        install-kernelspec bench bench-ws web web-test e2e bench-web
+        install-kernelspec bench bench-ws bench-compute web web-test e2e bench-web
 SHARE := $(BUILD)/share/cnote
 SHARE_FILES := $(SHARE)/include/cnote.h $(SHARE)/kernelspec/logo-32x32.png \
 	$(SHARE)/kernelspec/logo-64x64.png $(SHARE)/kernelspec/logo-svg.svg
@@ -76,7 +77,7 @@ WEB_OUT := build/web/index.html
 WEB_SRC := $(shell find web/src web/public -type f 2>/dev/null) web/build.mjs web/package-lock.json
 HAVE_NODE := $(shell command -v node 2>/dev/null)
 
-all: $(KERNEL_BIN) $(EXEC_BIN) $(SERVER_BIN) $(UNIT_BIN) $(SHARE_FILES) $(BUILD_KSPEC) \
+all: $(KERNEL_BIN) $(EXEC_BIN) $(SERVER_BIN) $(UNIT_BIN) $(SHARE_FILES) $(BUILD_KSPEC) $(GPU_DRIVER) \
 	$(if $(HAVE_NODE),$(WEB_OUT))
 
 web: $(WEB_OUT)
@@ -123,11 +124,25 @@ $(EXEC_BIN): $(EXEC_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -rdynamic $(EXEC_OBJ) -Wl,--no-as-needed -lm -ldl -lpthread -Wl,--as-needed -o $@
 
+# The driver of the GPU checks (tests/gpu/run.sh builds it with cc alone on a GPU machine);
+# built here too, with the project's warnings, so that it never rots on machines without one.
+$(GPU_DRIVER): tests/gpu/driver.c $(ENGINE_OBJ) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST-CC $<")
+	$(Q)$(CC) $(CFLAGS_ALL) $< $(ENGINE_OBJ) $(PROTO_LIB) $(LDFLAGS_ALL) -lpthread -o $@
+
 $(BUILD)/tests/unit/server/%: tests/unit/server/%.c $(SERVER_LIB_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST-CC $<")
 	$(Q)$(CC) $(CFLAGS_ALL) -Iserver -Itests/unit $< $(SERVER_LIB_OBJ) $(PROTO_LIB) \
 		$(LDFLAGS_ALL) $(SERVER_LIBS) $$(pkg-config --libs cmocka) -lpthread -o $@
+
+# the plot emitter is tested alone (the rest of the executor needs its control socket)
+$(BUILD)/tests/unit/kernel/test_plot: tests/unit/kernel/test_plot.c $(BUILD)/kernel/exec/cnote_plot.o
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST-CC $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $< $(BUILD)/kernel/exec/cnote_plot.o \
+		$(LDFLAGS_ALL) $$(pkg-config --libs cmocka) -lm -o $@
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(ENGINE_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
@@ -212,6 +227,8 @@ bench: setup all install-kernelspec
 
 bench-ws: setup all install-kernelspec
 	$(Q).venv/bin/python bench/ws/run
+bench-compute: setup all install-kernelspec
+	$(Q).venv/bin/python bench/compute/run
 
 fmt:
 	$(Q)clang-format-14 -i $(ALL_C)

@@ -31,9 +31,12 @@
 #include <jansson.h>
 #include <zmq.h>
 
+#include "ck_cuda.h"
+#include "ck_diag.h"
 #include "ck_frame.h"
 #include "ck_intro.h"
 #include "ck_job.h"
+#include "ck_libs.h"
 #include "ck_plan.h"
 #include "ck_sess.h"
 #include "jp_buf.h"
@@ -62,6 +65,7 @@ struct hist {
 
 struct lib {
     char *path;
+    struct ck_lib_need implied; /* the header that implied it; .lib NULL for %lib */
 };
 
 struct executor {
@@ -101,6 +105,16 @@ struct kernel {
         unsigned gen;
     } pch;
     unsigned long long memlimit;
+    int blas_threads; /* %threads, 0 for the library's default */
+    /* CUDA (ck_cuda.h): the toolkit, looked up when first needed; the architectures %%cuda
+     * cells are compiled for: %cuda_arch, else CNOTE_CUDA_ARCH, else the GPU's own (asked
+     * from the state process once; "-" when it has none: nvcc's default) */
+    struct ck_cuda_tk cuda;
+    int cuda_looked;
+    char cuda_arch[256];
+    char gpu_arch[256];
+    int cuda_cpath;  /* CPATH holds the toolkit's include directory (C cells with CUDA headers) */
+    int cuda_in_use; /* the state process initialised CUDA: %memlimit no longer applies there */
     struct executor ex;
     int state_lost_note; /* the executor died while idle: say so with the next cell */
 
@@ -134,6 +148,13 @@ struct kernel {
         int step;                 /* which command of the compile plan is running */
         char base[PATH_MAX + 32]; /* workdir/cellN without extension */
         int pending_loads;
+        int cuda;      /* a %%cuda cell */
+        int gpu_asked; /* a GPU_INFO answer is awaited (counted in pending_loads) */
+        int gpu_show;  /* ... and %gpu shows it */
+        int arch_show; /* ... and %cuda_arch shows the architectures then */
+        int gpu_run;   /* the cell was run as needing a GPU */
+        /* a %threads answer is awaited (counted in pending_loads) */
+        int threads_asked;
         char *result;  /* text/plain of the trailing expression */
         json_t *error; /* {ename, evalue, traceback} once the cell failed */
         int interrupted;
@@ -477,6 +498,7 @@ static int exec_start(struct kernel *k)
     k->ex.err = ep[0];
     set_nonblock(k->ex.out);
     set_nonblock(k->ex.err);
+    k->cuda_in_use = 0; /* a fresh state process */
     jp_buf_reset(&k->ex.in);
     jp_buf_reset(&k->ex.partial[0]);
     jp_buf_reset(&k->ex.partial[1]);
@@ -484,6 +506,12 @@ static int exec_start(struct kernel *k)
         char v[32];
         int n = snprintf(v, sizeof v, "%llu", k->memlimit);
         exec_send(k, CKF_MEMLIMIT, v, (size_t)n);
+    }
+    if (k->blas_threads) {
+        /* before any library loads: OpenBLAS reads it from the environment */
+        char v[32];
+        int n = snprintf(v, sizeof v, "%d", k->blas_threads);
+        exec_send(k, CKF_THREADS, v, (size_t)n);
     }
     return 0;
 }
@@ -533,12 +561,15 @@ static void state_reset(struct kernel *k)
 
 /* ---- diagnostics ------------------------------------------------------------------ */
 
-/* Turn compiler output into traceback lines: drop lines about generated code, colour the
- * severity. The first error message goes to *evalue. */
-static json_t *diagnostics(const char *out, char **evalue)
+/* Turn compiler output into traceback lines: keep the diagnostics of cell `cell` (and every
+ * error; see ck_diag.h), colour the severity. The first error message goes to *evalue. */
+static json_t *diagnostics(const char *out, const char *cell, char **evalue)
 {
     json_t *tb = json_array();
-    const char *p = out;
+    struct jp_buf kept;
+    jp_buf_init(&kept, 64 << 20);
+    /* out of memory sorting it out: the whole output rather than nothing */
+    const char *p = ck_diag_filter(out, cell, &kept) == 0 ? kept.data : out;
     *evalue = NULL;
     while (p && *p) {
         const char *e = strchr(p, '\n');
@@ -547,11 +578,6 @@ static json_t *diagnostics(const char *out, char **evalue)
         p = e ? e + 1 : NULL;
         if (!line)
             break;
-        if (strstr(line, "In function '__ck_cell_") || strstr(line, "At top level:") ||
-            (strstr(line, "<cnote>") && strstr(line, "note:"))) {
-            free(line);
-            continue;
-        }
         struct jp_buf b;
         jp_buf_init(&b, 1 << 16);
         char *sev = NULL;
@@ -584,6 +610,7 @@ static json_t *diagnostics(const char *out, char **evalue)
         jp_buf_dispose(&b);
         free(line);
     }
+    jp_buf_dispose(&kept);
     return tb;
 }
 
@@ -675,7 +702,9 @@ static char *resolve_lib(struct kernel *k, const char *name)
     return strdup(path);
 }
 
-static void load_lib(struct kernel *k, const char *path)
+/* Load a library into the state process unless it is already there. why: the header
+ * that implies it (NULL for %lib), named if the load fails. */
+static void load_lib(struct kernel *k, const char *path, const struct ck_lib_need *why)
 {
     for (size_t i = 0; i < k->n_libs; i++)
         if (strcmp(k->libs[i].path, path) == 0)
@@ -687,9 +716,132 @@ static void load_lib(struct kernel *k, const char *path)
     v[k->n_libs].path = strdup(path);
     if (!v[k->n_libs].path)
         return;
+    memset(&v[k->n_libs].implied, 0, sizeof v[k->n_libs].implied);
+    if (why)
+        v[k->n_libs].implied = *why;
     k->n_libs++;
+    jp_log(JP_LOG_INFO, "kernel", "loading library path=%s for=%s", path,
+           why ? why->header : "%lib");
     if (exec_send(k, CKF_LOAD, path, strlen(path)) == 0)
         k->cur.pending_loads++;
+}
+
+/* ---- CUDA ------------------------------------------------------------------------- */
+
+/* The CUDA toolkit (nvcc, headers, libraries), looked up once. */
+static const struct ck_cuda_tk *cuda_tk(struct kernel *k)
+{
+    if (!k->cuda_looked) {
+        ck_cuda_find(&k->cuda);
+        k->cuda_looked = 1;
+        jp_log(JP_LOG_INFO, "kernel", "cuda toolkit nvcc=%s include=%s libdir=%s",
+               k->cuda.nvcc[0] ? k->cuda.nvcc : "-", k->cuda.include[0] ? k->cuda.include : "-",
+               k->cuda.libdir[0] ? k->cuda.libdir : "-");
+    }
+    return &k->cuda;
+}
+
+/* A C cell that includes a CUDA header needs the toolkit's include directory, from now on
+ * (the include stays in the prelude). CPATH reaches every compile, the precompiled header
+ * and the header harvest alike, without changing their flags. */
+static void cuda_headers(struct kernel *k, const char *code)
+{
+    if (k->cuda_cpath || !ck_cuda_includes_cuda(code))
+        return;
+    const struct ck_cuda_tk *tk = cuda_tk(k);
+    const char *old = getenv("CPATH");
+    char *v = NULL;
+    if (!tk->include[0] ||
+        asprintf(&v, "%s%s%s", tk->include, old && *old ? ":" : "", old ? old : "") < 0)
+        return; /* the compiler says which header it cannot find */
+    setenv("CPATH", v, 1);
+    free(v);
+    k->cuda_cpath = 1;
+}
+
+/* Ask the state process about its GPUs (%gpu, or the architecture for nvcc); the answer
+ * (GPU_INFO) is awaited like a library load. */
+static void cuda_ask_gpu(struct kernel *k, int show)
+{
+    const char *dir = cuda_tk(k)->libdir;
+    k->cur.gpu_show |= show;
+    if (k->cur.gpu_asked)
+        return;
+    if (exec_send(k, CKF_GPU, dir, strlen(dir)) == 0) {
+        k->cur.gpu_asked = 1;
+        k->cur.pending_loads++;
+    }
+}
+
+/* Before a %%cuda cell compiles: nvcc must exist, and the GPU's architecture be known.
+ * Returns 0, or -1 after setting the error. */
+static int cuda_cell_start(struct kernel *k)
+{
+    const struct ck_cuda_tk *tk = cuda_tk(k);
+    if (!tk->nvcc[0]) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "nvcc not found: %s", tk->why);
+        set_error(k, "CompileError", msg, NULL);
+        return -1;
+    }
+    const char *env = getenv("CNOTE_CUDA_ARCH");
+    if (!k->cuda_arch[0] && !(env && *env) && !k->gpu_arch[0])
+        cuda_ask_gpu(k, 0);
+    return 0;
+}
+
+/* The architectures %%cuda cells are compiled for, and where that choice comes from. */
+static const char *cuda_arch_spec(struct kernel *k, const char **from)
+{
+    const char *env = getenv("CNOTE_CUDA_ARCH");
+    if (k->cuda_arch[0]) {
+        *from = "%cuda_arch";
+        return k->cuda_arch;
+    }
+    if (env && *env) {
+        *from = "CNOTE_CUDA_ARCH";
+        return env;
+    }
+    if (k->gpu_arch[0] && strcmp(k->gpu_arch, "-") != 0) {
+        *from = "the GPU";
+        return k->gpu_arch;
+    }
+    *from = k->gpu_arch[0] ? "nvcc's default: no GPU" : "nvcc's default";
+    return "";
+}
+
+/* %cuda_arch: what the next %%cuda cell is compiled for. */
+static void say_cuda_arch(struct kernel *k)
+{
+    char flags[512];
+    const char *from;
+    const char *spec = cuda_arch_spec(k, &from);
+    if (ck_cuda_arch_flags(spec, flags, sizeof flags))
+        flags[0] = '\0';
+    say(k, "CUDA architectures: %s (%s)%s%s\n", *spec ? spec : "default", from,
+        *flags ? ": nvcc " : "", flags);
+}
+
+/* The libraries the session's and this cell's headers imply (cblas.h: OpenBLAS), loaded
+ * once per state process like %lib, so cells need no flags and are not linked to them. */
+static void load_implied_libs(struct kernel *k, const char *code)
+{
+    char *inc = ck_session_includes_plus(&k->sess, code, strlen(code));
+    struct ck_lib_need need[8];
+    size_t n = inc ? ck_libs_implied(inc, need, 8) : 0;
+    free(inc);
+    for (size_t i = 0; i < n && i < 8; i++) {
+        char path[PATH_MAX];
+        int known = 0;
+        for (size_t j = 0; j < k->n_libs && !known; j++)
+            known = k->libs[j].implied.lib == need[i].lib;
+        if (known)
+            continue;
+        const char *cuda_dirs[] = {need[i].lib->cuda ? cuda_tk(k)->libdir : "", NULL};
+        if (!cuda_dirs[0][0] || !ck_libs_locate(need[i].lib, cuda_dirs, path, sizeof path))
+            ck_libs_locate(need[i].lib, NULL, path, sizeof path);
+        load_lib(k, path, &need[i]);
+    }
 }
 
 static unsigned long long parse_size(const char *s, int *ok)
@@ -802,6 +954,14 @@ static int run_magics(struct kernel *k, char *code)
                 snprintf(k->cc, sizeof k->cc, "%s", arg);
             else
                 say(k, "compiler: %s\n", k->cc);
+        } else if ((strcmp(m, "%lib") == 0 || strcmp(m, "%ldflags") == 0) && !*arg) {
+            if (!k->n_libs)
+                say(k, "no libraries loaded (libm is always there)\n");
+            for (size_t i = 0; i < k->n_libs; i++)
+                say(k, "%s  (%s%s%s)\n", k->libs[i].path,
+                    k->libs[i].implied.lib ? "for #include <" : "%lib",
+                    k->libs[i].implied.lib ? k->libs[i].implied.header : "",
+                    k->libs[i].implied.lib ? ">" : "");
         } else if (strcmp(m, "%lib") == 0 || strcmp(m, "%ldflags") == 0) {
             char *save = NULL;
             for (char *w = strtok_r(arg, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
@@ -819,9 +979,45 @@ static int run_magics(struct kernel *k, char *code)
                 const char *name = strncmp(w, "-l", 2) == 0 ? w + 2 : w;
                 char *path = resolve_lib(k, name);
                 if (path) {
-                    load_lib(k, path);
+                    load_lib(k, path, NULL);
                     free(path);
                 }
+            }
+        } else if (strcmp(m, "%threads") == 0) {
+            char *end = NULL;
+            long v = *arg ? strtol(arg, &end, 10) : 0;
+            if (*arg && (*end || v < 1 || v > 1024)) {
+                bad = 1;
+            } else {
+                char s[32];
+                int l = *arg ? snprintf(s, sizeof s, "%ld", v) : 0;
+                if (*arg)
+                    k->blas_threads = (int)v;
+                if (exec_send(k, CKF_THREADS, s, (size_t)l) == 0) {
+                    k->cur.threads_asked = 1;
+                    k->cur.pending_loads++;
+                }
+            }
+        } else if (strcmp(m, "%%cuda") == 0) {
+            k->cur.cuda = 1;
+        } else if (strcmp(m, "%gpu") == 0) {
+            cuda_ask_gpu(k, 1);
+        } else if (strcmp(m, "%cuda_arch") == 0) {
+            char flags[512];
+            const char *from;
+            if (strcmp(arg, "auto") == 0)
+                k->cuda_arch[0] = '\0';
+            else if (*arg && (strlen(arg) >= sizeof k->cuda_arch ||
+                              ck_cuda_arch_flags(arg, flags, sizeof flags)))
+                bad = 1;
+            else if (*arg)
+                snprintf(k->cuda_arch, sizeof k->cuda_arch, "%s", arg);
+            cuda_arch_spec(k, &from);
+            if (!bad && !k->gpu_arch[0] && strcmp(from, "nvcc's default") == 0) {
+                k->cur.arch_show = 1; /* the GPU's own: ask it first */
+                cuda_ask_gpu(k, 0);
+            } else if (!bad) {
+                say_cuda_arch(k);
             }
         } else if (strcmp(m, "%reset") == 0) {
             state_reset(k);
@@ -846,12 +1042,16 @@ static int run_magics(struct kernel *k, char *code)
                     say(k, "memory limit: %llu MB\n", k->memlimit >> 20);
                 else
                     say(k, "memory limit: none\n");
+                if (k->cuda_in_use)
+                    say(k, "note: not applied while CUDA is in use (the CUDA driver reserves more "
+                           "address space than it allows); %%reset applies it to a fresh state\n");
             }
         } else {
             char msg[300];
             snprintf(msg, sizeof msg,
                      "unknown magic %s (known: %%cflags %%ldflags %%lib %%cc "
-                     "%%reset %%who %%memlimit %%%%time)",
+                     "%%reset %%who %%memlimit %%threads %%gpu %%cuda_arch %%%%time "
+                     "%%%%cuda)",
                      m);
             set_error(k, "UsageError", msg, NULL);
             free(m);
@@ -941,6 +1141,11 @@ static int base_flags(struct kernel *k, char **flags, int n, char *incf, size_t 
     flags[n++] = "-g";
     flags[n++] = clang ? "-fno-color-diagnostics" : "-fdiagnostics-color=never";
     flags[n++] = clang ? "-fno-caret-diagnostics" : "-fno-diagnostics-show-caret";
+    /* the full warning list; ck_diag_filter shows only what points into the cell */
+    flags[n++] = "-Wall";
+    flags[n++] = "-Wextra";
+    if (clang)
+        flags[n++] = "-Wno-unused-function"; /* static inline helpers kept for later cells */
     flags[n++] = "-Werror=implicit-function-declaration";
     flags[n++] = incf;
     return n;
@@ -1091,11 +1296,63 @@ static int compile_step(struct kernel *k, int step)
     return 0;
 }
 
+/* A %%cuda cell: generate its .cu file (ck_cuda.h) and start nvcc; the link and run
+ * follow the C path (link_start and run_start know the difference). */
+static int cuda_compile(struct kernel *k, const char *code)
+{
+    char path[PATH_MAX + 400], obj[PATH_MAX + 40], flags[1024];
+    const char *from;
+    struct ck_argv a;
+
+    if (ck_session_clone(&k->cur.next, &k->sess)) {
+        set_error(k, "MemoryError", "out of memory in the kernel", NULL);
+        return -1;
+    }
+    k->cur.have_next = 1;
+    memset(&k->cur.gen, 0, sizeof k->cur.gen);
+    if (ck_cuda_gen(&k->cur.next, code, strlen(code), k->cur.cell, &k->cur.gen)) {
+        set_error(k, "MemoryError", "out of memory in the kernel", NULL);
+        return -1;
+    }
+    if (k->cur.gen.warnings.len)
+        publish_stream(k, "stderr", k->cur.gen.warnings.data, k->cur.gen.warnings.len);
+    snprintf(k->cur.base, sizeof k->cur.base, "%s/cell%u", k->workdir, k->cur.next.serial);
+    snprintf(path, sizeof path, "%s.cu", k->cur.base);
+    snprintf(obj, sizeof obj, "%s.o", k->cur.base);
+    if (write_file(path, k->cur.gen.code.data, k->cur.gen.code.len)) {
+        set_error(k, "KernelError", "cannot write the generated cell file", NULL);
+        return -1;
+    }
+    char name[PATH_MAX + 400];
+    snprintf(name, sizeof name, "%s/%s", k->workdir, k->cur.cell);
+    write_file(name, code, strlen(code));
+    const char *spec = cuda_arch_spec(k, &from);
+    if (ck_cuda_arch_flags(spec, flags, sizeof flags)) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "bad CUDA architecture list '%s' (from %s)", spec, from);
+        set_error(k, "UsageError", msg, NULL);
+        return -1;
+    }
+    if (ck_cuda_compile_argv(cuda_tk(k), flags, k->o->include_dir, getenv("CNOTE_NVCC_FLAGS"), path,
+                             obj, &a) ||
+        ck_job_start(&k->cur.job, a.v, k->workdir, 1 << 20)) {
+        set_error(k, "CompileError", k->cur.job.out.data ? k->cur.job.out.data : "cannot run nvcc",
+                  NULL);
+        ck_job_dispose(&k->cur.job);
+        return -1;
+    }
+    k->cur.step = 0;
+    k->cur.phase = PH_COMPILE;
+    return 0;
+}
+
 static int cell_compile(struct kernel *k, const char *code)
 {
     char path[PATH_MAX + 400];
     int rc;
 
+    if (k->cur.cuda)
+        return cuda_compile(k, code);
     if (ck_session_clone(&k->cur.next, &k->sess)) {
         set_error(k, "MemoryError", "out of memory in the kernel", NULL);
         return -1;
@@ -1146,6 +1403,18 @@ static void link_start(struct kernel *k)
     char ofile[PATH_MAX + 8], sofile[PATH_MAX + 8];
     snprintf(ofile, sizeof ofile, "%s.o", k->cur.base);
     snprintf(sofile, sizeof sofile, "%s.so", k->cur.base);
+    if (k->cur.cuda) {
+        struct ck_argv a;
+        if (ck_cuda_link_argv(k->cc, ofile, sofile, &a) ||
+            ck_job_start(&k->cur.job, a.v, k->workdir, 1 << 20)) {
+            set_error(k, "LinkError", "cannot run the linker", NULL);
+            ck_job_dispose(&k->cur.job);
+            cell_finish(k);
+            return;
+        }
+        k->cur.phase = PH_LINK;
+        return;
+    }
     if (!k->libgcc[0]) {
         struct jp_buf out;
         char *argv[] = {k->cc, "-print-libgcc-file-name", NULL};
@@ -1175,9 +1444,16 @@ static void link_start(struct kernel *k)
 
 static void run_start(struct kernel *k)
 {
-    char payload[PATH_MAX + 128];
-    int n = snprintf(payload, sizeof payload, "%s.so%c%s%c%c", k->cur.base, 0, k->cur.gen.fn, 0,
-                     k->cur.allow_stdin ? '1' : '0');
+    char payload[PATH_MAX + CK_CUDA_PATH + 128];
+    /* a cell needs a GPU when it is CUDA or the C prelude includes a CUDA header: the state
+     * process makes CUDA ready first, or fails the cell with the reason */
+    char *inc = k->cur.cuda ? NULL : ck_session_includes(&k->cur.next);
+    char gpu = k->cur.cuda ? '1' : inc && ck_cuda_includes_cuda(inc) ? '2' : '0';
+    free(inc);
+    k->cur.gpu_run = gpu != '0';
+    int n =
+        snprintf(payload, sizeof payload, "%s.so%c%s%c%c%c%c%c%s", k->cur.base, 0, k->cur.gen.fn, 0,
+                 k->cur.allow_stdin ? '1' : '0', 0, gpu, 0, gpu != '0' ? cuda_tk(k)->libdir : "");
     k->cur.t_compiled = jp_time_mono_ms();
     /* the object and assembly files are not needed once linked (the .so stays: addr2line
      * reads it to name the line of a crash) */
@@ -1200,6 +1476,17 @@ static void job_done(struct kernel *k)
     jp_log(JP_LOG_DEBUG, "kernel", "step done phase=%d step=%d t=%lld", k->cur.phase, k->cur.step,
            (long long)(jp_time_mono_ms() - k->cur.t0));
     int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (k->cur.cuda && k->cur.phase == PH_COMPILE && k->cur.job.out.len) {
+        /* nvcc's front end writes `In[3](5): error: ...`: into gcc's form */
+        struct jp_buf conv;
+        jp_buf_init(&conv, 1 << 20);
+        if (ck_cuda_diag(k->cur.job.out.data, &conv) == 0) {
+            jp_buf_dispose(&k->cur.job.out);
+            k->cur.job.out = conv;
+        } else {
+            jp_buf_dispose(&conv);
+        }
+    }
     const char *out = k->cur.job.out.data ? k->cur.job.out.data : "";
     if (k->cur.interrupted) {
         ck_job_dispose(&k->cur.job);
@@ -1210,7 +1497,7 @@ static void job_done(struct kernel *k)
     if (k->cur.phase == PH_COMPILE) {
         if (!ok) {
             char *evalue = NULL;
-            json_t *tb = diagnostics(out, &evalue);
+            json_t *tb = diagnostics(out, k->cur.cell, &evalue);
             if (WIFSIGNALED(st))
                 set_error(k, "CompileError", "the compiler was killed", tb);
             else
@@ -1223,7 +1510,7 @@ static void job_done(struct kernel *k)
         if (*out) {
             /* warnings of a successful compile go to stderr, coloured */
             char *ev = NULL;
-            json_t *tb = diagnostics(out, &ev);
+            json_t *tb = diagnostics(out, k->cur.cell, &ev);
             struct jp_buf b;
             jp_buf_init(&b, 1 << 20);
             size_t i;
@@ -1239,7 +1526,7 @@ static void job_done(struct kernel *k)
             free(ev);
         }
         ck_job_dispose(&k->cur.job);
-        if (k->cur.step + 1 < k->plan.n) {
+        if (!k->cur.cuda && k->cur.step + 1 < k->plan.n) {
             if (compile_step(k, k->cur.step + 1))
                 cell_finish(k);
             return;
@@ -1273,6 +1560,7 @@ static int uexpr_next(struct kernel *k)
         free(k->cur.result);
         k->cur.result = NULL;
         snprintf(k->cur.cell, sizeof k->cur.cell, "<expr-%s>", namebuf);
+        k->cur.cuda = 0; /* user expressions are C, also after a %%cuda cell */
         if (text && cell_compile(k, text) == 0) {
             free(text);
             return 1;
@@ -1494,6 +1782,13 @@ static void start_execute(struct kernel *k, struct jp_msg *req)
         cell_finish(k);
         return;
     }
+    if (k->cur.cuda && cuda_cell_start(k)) {
+        cell_finish(k);
+        return;
+    }
+    if (!k->cur.cuda)
+        cuda_headers(k, k->cur.code);
+    load_implied_libs(k, k->cur.code);
     if (k->cur.pending_loads) {
         k->cur.phase = PH_LOAD;
         return;
@@ -1566,6 +1861,8 @@ static void on_done(struct kernel *k, const char *data, size_t len)
     const char *status = json_string_value(json_object_get(d, "status"));
     k->cur.t_ran = jp_time_mono_ms();
     int loaded = !json_is_false(json_object_get(d, "loaded"));
+    if (loaded && k->cur.gpu_run)
+        k->cuda_in_use = 1; /* CUDA was made ready for it */
     if (loaded && k->cur.have_next) {
         /* the definitions are in the process now, whatever the run did: commit them */
         ck_session_dispose(&k->sess);
@@ -1575,6 +1872,10 @@ static void on_done(struct kernel *k, const char *data, size_t len)
     if (status && strcmp(status, "ok") != 0) {
         const char *ename = json_string_value(json_object_get(d, "ename"));
         const char *evalue = json_string_value(json_object_get(d, "evalue"));
+        char *cuda_ev = NULL; /* a CUDA error found after the cell ran: say which cell */
+        if (json_is_true(json_object_get(d, "cuda_after")) && evalue &&
+            asprintf(&cuda_ev, "%s after %s", evalue, k->cur.cell) >= 0)
+            evalue = cuda_ev;
         char *site = crash_site(k, json_string_value(json_object_get(d, "so")),
                                 (unsigned long)json_integer_value(json_object_get(d, "offset")));
         json_t *tb = json_array();
@@ -1593,12 +1894,17 @@ static void on_done(struct kernel *k, const char *data, size_t len)
             json_array_append_new(tb, json_string("The kernel survived and your variables are "
                                                   "kept, but memory or locks the crashed code "
                                                   "was using may be inconsistent."));
+        if (json_is_true(json_object_get(d, "cuda_sticky")))
+            json_array_append_new(tb, json_string("This error broke the GPU context: every later "
+                                                  "CUDA call fails. %reset starts a fresh state "
+                                                  "process (earlier definitions are lost)."));
         char *ev = NULL;
         if (site && evalue && asprintf(&ev, "%s at %s", evalue, site) < 0)
             ev = NULL;
         set_error(k, ename ? ename : "Error", ev ? ev : evalue ? evalue : "", tb);
         free(ev);
         free(site);
+        free(cuda_ev);
     } else if (json_is_true(json_object_get(d, "oom"))) {
         const char note[] = "warning: an allocation failed during this cell (memory limit)\n";
         publish_stream(k, "stderr", note, sizeof note - 1);
@@ -1703,14 +2009,61 @@ static int drain_ctl(struct kernel *k)
             on_input_request(k, p, h.len);
             break;
         case CKF_LOADED:
-            if (*p) {
-                char msg[PATH_MAX + 512];
-                snprintf(msg, sizeof msg, "cannot load library: %s", p);
+            if (*p && k->n_libs) {
+                /* dlerror() starts with the path that failed; else it was the last one */
+                size_t f = k->n_libs - 1;
+                for (size_t i = 0; i < k->n_libs; i++) {
+                    size_t l = strlen(k->libs[i].path);
+                    if (strncmp(p, k->libs[i].path, l) == 0 && p[l] == ':')
+                        f = i;
+                }
+                char msg[PATH_MAX + 1024];
+                const struct ck_lib_need *why = &k->libs[f].implied;
+                if (why->lib)
+                    snprintf(msg, sizeof msg,
+                             "#include <%s> needs the %s library (Debian package %s), which "
+                             "cannot be loaded: %s",
+                             why->header, why->lib->name, why->lib->package, p);
+                else
+                    snprintf(msg, sizeof msg, "cannot load library: %s", p);
                 set_error(k, "LibraryError", msg, NULL);
-                /* forget it so a later %lib can try again */
-                if (k->n_libs)
-                    free(k->libs[--k->n_libs].path);
+                /* forget it so a later %lib (or #include) can try again */
+                free(k->libs[f].path);
+                memmove(&k->libs[f], &k->libs[f + 1], (k->n_libs - f - 1) * sizeof *k->libs);
+                k->n_libs--;
             }
+            if (k->cur.pending_loads > 0 && --k->cur.pending_loads == 0 && k->cur.phase == PH_LOAD)
+                after_loads(k);
+            break;
+        case CKF_GPU_INFO: {
+            if (!k->cur.gpu_asked)
+                break;
+            k->cur.gpu_asked = 0;
+            /* first line: the architectures for nvcc; then the text %gpu shows */
+            size_t al = strcspn(p, "\n");
+            snprintf(k->gpu_arch, sizeof k->gpu_arch, "%.*s", (int)al, p);
+            if (strcmp(k->gpu_arch, "-") != 0)
+                k->cuda_in_use = 1; /* the driver was initialised to list the devices */
+            if (k->cur.gpu_show && p[al])
+                say(k, "%s", p + al + 1);
+            if (k->cur.arch_show)
+                say_cuda_arch(k);
+            if (k->cur.pending_loads > 0 && --k->cur.pending_loads == 0 && k->cur.phase == PH_LOAD)
+                after_loads(k);
+            break;
+        }
+        case CKF_THREADS_IS:
+            if (!k->cur.threads_asked)
+                break; /* the setting re-sent to a fresh state process */
+            k->cur.threads_asked = 0;
+            if (*p)
+                say(k, "BLAS threads: %s\n", p);
+            else if (k->blas_threads)
+                say(k, "BLAS threads: %d (from when OpenBLAS loads; none is loaded yet)\n",
+                    k->blas_threads);
+            else
+                say(k, "BLAS threads: no OpenBLAS loaded yet (it starts one thread per core, "
+                       "or OPENBLAS_NUM_THREADS)\n");
             if (k->cur.pending_loads > 0 && --k->cur.pending_loads == 0 && k->cur.phase == PH_LOAD)
                 after_loads(k);
             break;
@@ -1806,16 +2159,18 @@ static void interrupt(struct kernel *k)
 
 static json_t *kernel_info_content(void)
 {
-    return json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s},s:s,s:[{s:s,s:s}],s:b,s:[]}",
-                     "status", "ok", "protocol_version", JP_PROTOCOL_VERSION, "implementation",
-                     "cnote", "implementation_version", CNOTE_VERSION, "language_info", "name", "c",
-                     "version", "C17 (gcc)", "mimetype", "text/x-csrc", "file_extension", ".c",
-                     "pygments_lexer", "c", "codemirror_mode", "text/x-csrc", "banner",
-                     "cnote " CNOTE_VERSION " - C cells with state across cells\n"
-                     "Magics: %cflags %ldflags %lib %cc %reset %who %memlimit %%time\n",
-                     "help_links", "text", "cnote kernel guide", "url",
-                     "https://github.com/cnote/cnote/blob/main/docs/kernel.md", "debugger", 0,
-                     "supported_features");
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s},s:s,s:[{s:s,s:s}],s:b,s:[]}", "status", "ok",
+        "protocol_version", JP_PROTOCOL_VERSION, "implementation", "cnote",
+        "implementation_version", CNOTE_VERSION, "language_info", "name", "c", "version",
+        "C17 (gcc)", "mimetype", "text/x-csrc", "file_extension", ".c", "pygments_lexer", "c",
+        "codemirror_mode", "text/x-csrc", "banner",
+        "cnote " CNOTE_VERSION " - C cells with state across cells\n"
+        "Magics: %cflags %ldflags %lib %cc %reset %who %memlimit %threads %gpu %cuda_arch "
+        "%%time %%cuda\n",
+        "help_links", "text", "cnote kernel guide", "url",
+        "https://github.com/cnote/cnote/blob/main/docs/kernel.md", "debugger", 0,
+        "supported_features");
 }
 
 static void h_kernel_info(struct kernel *k, void *sock, struct jp_msg *m)

@@ -3,6 +3,9 @@
 #   1. Debian packages (only those missing; needs root, else prints the apt-get command and fails),
 #   2. a Python venv in .venv with scripts/requirements-test.txt (reinstalled only when that file's
 #      sha256 differs from the stamp .venv/.requirements-test.sha256),
+#   2b. NVIDIA's CUDA 13 wheels of scripts/requirements-cuda.txt in the same venv, .venv/cuda
+#      pointing at the toolkit they form (nvcc, headers, runtime, cuBLAS; stamp
+#      .venv/.requirements-cuda.sha256), so the tests compile %%cuda cells without a GPU,
 #   3. the ipykernel "python3" kernelspec inside .venv (the benchmark compares against it).
 # It does not build cnote or install its kernelspec: `make install-kernelspec` does that.
 set -euo pipefail
@@ -20,7 +23,7 @@ stage() { # stage NAME START_US -> one line with the elapsed seconds
 # ---- 1. Debian packages --------------------------------------------------------------------------
 t=$(now_us)
 DEB_PKGS=(build-essential pkg-config libzmq3-dev libjansson-dev libssl-dev libcmocka-dev clang
-    clang-format-14 libclang-rt-14-dev libopenblas-dev manpages-dev man-db python3-venv
+    clang-format-14 libclang-rt-14-dev libopenblas-dev liblapacke-dev manpages-dev man-db python3-venv
     libwebsockets-dev libuv1-dev libsqlite3-dev wrk openssl chromium)
 # Node.js: the machine's own (any >= 20) when there is one, else Debian's
 command -v node >/dev/null || DEB_PKGS+=(nodejs npm)
@@ -63,6 +66,30 @@ if [[ $want != "$have" ]]; then
     stage "venv (requirements installed)" "$t"
 else
     stage "venv (up to date)" "$t"
+fi
+
+# ---- 2b. cuda wheels: nvcc, runtime and cuBLAS (CUDA 13) for compiling %%cuda cells -------------
+# --no-deps: cuBLAS declares NVRTC, which only its JIT paths load; the four compiler wheels are
+# pinned together. They form a toolkit tree under site-packages/nvidia/cu13; .venv/cuda points to
+# it (the tests' CNOTE_CUDA_HOME). Skipped (with a note) where PyPI cannot be reached: cnote
+# builds and runs without CUDA, only the CUDA tests need it.
+t=$(now_us)
+CUDA_REQ=$ROOT/scripts/requirements-cuda.txt
+CUDA_STAMP=$VENV/.requirements-cuda.sha256
+want=$(sha256sum "$CUDA_REQ" | cut -d' ' -f1)
+have=$(cat "$CUDA_STAMP" 2>/dev/null || true)
+if [[ $want != "$have" || ! -x $VENV/cuda/bin/nvcc ]]; then
+    if "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$CUDA_REQ"; then
+        cu13=$("$VENV/bin/python" -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13"))')
+        ln -sfn "$cu13" "$VENV/cuda"
+        echo "$want" >"$CUDA_STAMP"
+        stage "cuda wheels (installed)" "$t"
+    else
+        echo "setup.sh: could not install $CUDA_REQ: CUDA cells will not compile in the tests" >&2
+        stage "cuda wheels (FAILED)" "$t"
+    fi
+else
+    stage "cuda wheels (up to date)" "$t"
 fi
 
 # ---- 3. ipykernel kernelspec for the benchmark ---------------------------------------------------

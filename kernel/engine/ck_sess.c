@@ -1227,3 +1227,17 @@ void ck_gen_dispose(struct ck_gen *g)
     jp_buf_dispose(&g->code);
     jp_buf_dispose(&g->warnings);
 }
+
+int ck_session_put_func(struct ck_session *s, const char *name, const char *label, const char *decl,
+                        const char *type, const char *cell, int line)
+{
+    struct ck_sym y = {CK_SYM_FUNC,   xstrdup(name), xstrdup(label), xstrdup(decl), xstrdup(type),
+                       xstrdup(decl), xstrdup(cell), line,           xstrdup(""),   0};
+    int rc = 0;
+    if (!y.name || !y.label || !y.decl || !y.type || !y.text || !y.cell || !y.refs)
+        rc = JP_ENOMEM;
+    if (!rc)
+        rc = put_sym(s, &y);
+    sym_dispose(&y);
+    return rc;
+}

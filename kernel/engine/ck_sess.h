@@ -68,6 +68,12 @@ int ck_session_set_hdr_types(struct ck_session *s, char *const *names, size_t n)
 int ck_session_is_type(const struct ck_session *s, const char *name, size_t len);
 /* The live (not stale) symbol called name, or NULL. */
 const struct ck_sym *ck_session_find(const struct ck_session *s, const char *name, size_t len);
+/* Make `name` a live function defined outside ck_gen (a %%cuda cell's host function),
+ * replacing any symbol of that name: label is its assembler name, decl the declaration
+ * later cells get, type the prototype without the label. Strings are copied. 0 or
+ * JP_ENOMEM. */
+int ck_session_put_func(struct ck_session *s, const char *name, const char *label, const char *decl,
+                        const char *type, const char *cell, int line);
 /* How many leading prelude items are #include lines (what a precompiled header can hold). */
 size_t ck_session_include_prefix(const struct ck_session *s);
 /* The text of cnote.h's include and the first n prelude items, for a precompiled header.

@@ -3,15 +3,20 @@
  * trailing value. Builds the JSON of display_data / update_display_data / clear_output
  * content by hand (the executor links no JSON library) and sends it to the front, which
  * checks it and publishes it on IOPub. Runs inside the executor, in the cell's thread.
+ * Also the matrix table (display_matrix) and the progress bar (progress_*); plots are in
+ * cnote_plot.c, which publishes through ck_rt_publish (ck_rt.h).
  */
 #include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../include/cnote.h"
 #include "ck_frame.h"
+#include "ck_rt.h"
 #include "exec.h"
 
 struct sbuf {
@@ -110,29 +115,30 @@ static int is_text_mime(const char *mime)
            strcmp(mime, "application/javascript") == 0;
 }
 
-static void send_display(const char *msg_type, const char *id, const char *mime, const void *data,
-                         size_t len)
+int ck_rt_publish(const char *msg_type, const char *id, const struct ck_mime_part *parts, int n)
 {
     struct sbuf b = {0};
-    if (!mime || (!data && len))
-        return;
+    int rc = -1;
+    if (!msg_type || !parts || n < 1)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (!parts[i].mime || (!parts[i].data && parts[i].len))
+            return -1;
     sb_adds(&b, "{\"msg_type\":");
     sb_json_str(&b, msg_type, strlen(msg_type));
     sb_adds(&b, ",\"content\":{\"data\":{");
-    sb_json_str(&b, mime, strlen(mime));
-    sb_adds(&b, ":");
-    if (strcmp(mime, "application/json") == 0 || strstr(mime, "+json"))
-        sb_add(&b, data, len); /* a JSON value, not a string; the front validates it */
-    else if (is_text_mime(mime))
-        sb_json_str(&b, data, len);
-    else
-        sb_base64(&b, data, len);
-    if (strcmp(mime, "text/plain") != 0 && is_text_mime(mime) == 0) {
-        /* an image alone still needs a text/plain fallback for consoles */
-        char alt[96];
-        snprintf(alt, sizeof alt, "<%s, %zu bytes>", mime, len);
-        sb_adds(&b, ",\"text/plain\":");
-        sb_json_str(&b, alt, strlen(alt));
+    for (int i = 0; i < n; i++) {
+        const char *mime = parts[i].mime;
+        if (i)
+            sb_adds(&b, ",");
+        sb_json_str(&b, mime, strlen(mime));
+        sb_adds(&b, ":");
+        if (strcmp(mime, "application/json") == 0 || strstr(mime, "+json"))
+            sb_add(&b, parts[i].data, parts[i].len); /* a JSON value; the front validates it */
+        else if (is_text_mime(mime))
+            sb_json_str(&b, parts[i].data, parts[i].len);
+        else
+            sb_base64(&b, parts[i].data, parts[i].len);
     }
     sb_adds(&b, "},\"metadata\":{}");
     if (id) {
@@ -142,8 +148,25 @@ static void send_display(const char *msg_type, const char *id, const char *mime,
     }
     sb_adds(&b, "}}");
     if (!b.failed)
-        ck_exec_send_wait(CKF_DISPLAY, b.p, b.len, CKF_ACK);
+        rc = ck_exec_send_wait(CKF_DISPLAY, b.p, b.len, CKF_ACK);
     free(b.p);
+    return rc;
+}
+
+static void send_display(const char *msg_type, const char *id, const char *mime, const void *data,
+                         size_t len)
+{
+    struct ck_mime_part parts[2] = {{mime, data, len}, {"text/plain", NULL, 0}};
+    char alt[96];
+    int n = 1;
+    if (mime && strcmp(mime, "text/plain") != 0 && is_text_mime(mime) == 0) {
+        /* an image alone still needs a text/plain fallback for consoles */
+        snprintf(alt, sizeof alt, "<%s, %zu bytes>", mime, len);
+        parts[1].data = alt;
+        parts[1].len = strlen(alt);
+        n = 2;
+    }
+    ck_rt_publish(msg_type, id, parts, n);
 }
 
 void display_mime(const char *mime, const void *data, size_t len)
@@ -250,6 +273,274 @@ static void fmt_real(char *out, size_t n, long double v, int digits)
             p = exp10 + 1;
     }
     snprintf(out, n, "%.*Lg", p, v);
+}
+
+/* ---- display_matrix: an HTML table and its text/plain copy in one output ---- */
+
+#define MAT_EDGE 5 /* past 2 * MAT_EDGE rows (columns), the first and last MAT_EDGE are shown */
+
+/* Rows (columns) shown of n, the ellipsis included. */
+static int mat_shown(int n)
+{
+    return n <= 2 * MAT_EDGE ? n : 2 * MAT_EDGE + 1;
+}
+
+/* Index of the k-th shown row (column) of n; -1 for the ellipsis. */
+static int mat_index(int n, int k)
+{
+    if (n <= 2 * MAT_EDGE || k < MAT_EDGE)
+        return k;
+    return k == MAT_EDGE ? -1 : n - (2 * MAT_EDGE + 1 - k);
+}
+
+static void display_matrix_of(const void *a, int is_float, int rows, int cols)
+{
+    struct sbuf html = {0}, text = {0};
+    char tmp[64];
+    if (rows < 0 || cols < 0 || (!a && rows && cols))
+        return;
+    int sr = mat_shown(rows), sc = mat_shown(cols);
+    char(*cell)[40] = malloc(((size_t)sr * (size_t)sc + 1) * sizeof *cell);
+    if (!cell)
+        return;
+    size_t width = 0; /* of the widest cell text, "..." included */
+    for (int r = 0; r < sr; r++)
+        for (int c = 0; c < sc; c++) {
+            int ri = mat_index(rows, r), ci = mat_index(cols, c);
+            char *out = cell[r * sc + c];
+            size_t at = (size_t)ri * (size_t)cols + (size_t)ci;
+            if (ri < 0 || ci < 0)
+                snprintf(out, sizeof *cell, "...");
+            else if (is_float)
+                fmt_real(out, sizeof *cell, ((const float *)a)[at], FLT_DECIMAL_DIG);
+            else
+                fmt_real(out, sizeof *cell, ((const double *)a)[at], DBL_DECIMAL_DIG);
+            if (strlen(out) > width)
+                width = strlen(out);
+        }
+
+    snprintf(tmp, sizeof tmp, "%d x %d", rows, cols);
+    sb_adds(&html, "<table class=\"cnote-matrix\"><caption>");
+    sb_adds(&html, tmp);
+    sb_adds(&html, "</caption>\n<thead><tr><th></th>");
+    for (int c = 0; c < sc; c++) {
+        int ci = mat_index(cols, c);
+        snprintf(tmp, sizeof tmp, "%d", ci);
+        sb_adds(&html, "<th>");
+        sb_adds(&html, ci < 0 ? "&#8943;" : tmp);
+        sb_adds(&html, "</th>");
+    }
+    sb_adds(&html, "</tr></thead>\n<tbody>\n");
+    for (int r = 0; r < sr; r++) {
+        int ri = mat_index(rows, r);
+        snprintf(tmp, sizeof tmp, "%d", ri);
+        sb_adds(&html, "<tr><th>");
+        sb_adds(&html, ri < 0 ? "&#8942;" : tmp);
+        sb_adds(&html, "</th>");
+        for (int c = 0; c < sc; c++) {
+            int ci = mat_index(cols, c);
+            sb_adds(&html, "<td>");
+            /* the numbers are printf output: nothing to escape */
+            sb_adds(&html, ri < 0   ? (ci < 0 ? "&#8945;" : "&#8942;")
+                           : ci < 0 ? "&#8943;"
+                                    : cell[r * sc + c]);
+            sb_adds(&html, "</td>");
+        }
+        sb_adds(&html, "</tr>\n");
+    }
+    sb_adds(&html, "</tbody></table>");
+
+    /* text/plain, numpy-like: [[1 2 ... 9]\n [...]] */
+    snprintf(tmp, sizeof tmp, "%d x %d\n", rows, cols);
+    sb_adds(&text, tmp);
+    if (!sr || !sc)
+        sb_adds(&text, "[]");
+    for (int r = 0; r < sr && sc; r++) {
+        sb_adds(&text, r ? "\n [" : "[[");
+        if (mat_index(rows, r) < 0) {
+            sb_adds(&text, "...");
+            continue;
+        }
+        for (int c = 0; c < sc; c++) {
+            const char *v = cell[r * sc + c];
+            if (c)
+                sb_adds(&text, " ");
+            for (size_t pad = strlen(v); pad < width; pad++)
+                sb_adds(&text, " ");
+            sb_adds(&text, v);
+        }
+        sb_adds(&text, r == sr - 1 ? "]]" : "]");
+    }
+    if (!html.failed && !text.failed) {
+        struct ck_mime_part parts[2] = {{"text/html", html.p, html.len},
+                                        {"text/plain", text.p, text.len}};
+        ck_rt_publish("display_data", NULL, parts, 2);
+    }
+    free(cell);
+    free(html.p);
+    free(text.p);
+}
+
+void display_matrix(const double *a, int rows, int cols)
+{
+    display_matrix_of(a, 0, rows, cols);
+}
+
+void display_matrixf(const float *a, int rows, int cols)
+{
+    display_matrix_of(a, 1, rows, cols);
+}
+
+/* ---- progress bar: one display, then update_display_data at most every 100 ms ---- */
+
+#define PROGRESS_EVERY 0.1 /* seconds between redraws */
+
+struct cnote_progress {
+    char id[80];
+    char *label;
+    long total, done, shown; /* shown: done at the last redraw */
+    double start, last;      /* clock at progress_start and at the last redraw */
+};
+
+/* The coarse clock costs a few nanoseconds: progress_update may run on every iteration. */
+static double progress_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void fmt_seconds(char *out, size_t n, double s)
+{
+    if (s < 10)
+        snprintf(out, n, "%.1f s", s);
+    else if (s < 60)
+        snprintf(out, n, "%.0f s", s);
+    else if (s < 3600)
+        snprintf(out, n, "%d min %02d s", (int)s / 60, (int)s % 60);
+    else
+        snprintf(out, n, "%d h %02d min", (int)(s / 3600), (int)s / 60 % 60);
+}
+
+static void sb_html_text(struct sbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '&')
+            sb_adds(b, "&amp;");
+        else if (*s == '<')
+            sb_adds(b, "&lt;");
+        else if (*s == '>')
+            sb_adds(b, "&gt;");
+        else if (*s == '"')
+            sb_adds(b, "&quot;");
+        else
+            sb_add(b, s, 1);
+    }
+}
+
+static void progress_send(struct cnote_progress *p, const char *msg_type, int final)
+{
+    struct sbuf html = {0}, text = {0};
+    char num[96], secs[32], eta[48] = "";
+    double now = progress_clock(), elapsed = now - p->start;
+    double frac = p->total > 0 ? (double)p->done / (double)p->total : 0;
+    frac = frac < 0 ? 0 : frac > 1 ? 1 : frac;
+    fmt_seconds(secs, sizeof secs, elapsed);
+    if (!final && p->total > 0 && p->done > 0 && p->done < p->total) {
+        char left[32];
+        fmt_seconds(left, sizeof left, elapsed * (double)(p->total - p->done) / (double)p->done);
+        snprintf(eta, sizeof eta, ", ETA %s", left);
+    }
+    if (p->total > 0)
+        snprintf(num, sizeof num, "%3d%% %ld/%ld", (int)(frac * 100), p->done, p->total);
+    else
+        snprintf(num, sizeof num, "%ld", p->done);
+
+    if (p->label && *p->label) {
+        sb_adds(&text, p->label);
+        sb_adds(&text, ": ");
+    }
+    sb_adds(&html, "<div class=\"cnote-progress\" style=\"font-family:monospace\">");
+    if (p->label && *p->label) {
+        sb_html_text(&html, p->label);
+        sb_adds(&html, " ");
+    }
+    if (p->total > 0) {
+        int filled = (int)(frac * 30 + 0.5);
+        sb_adds(&text, "[");
+        for (int i = 0; i < 30; i++)
+            sb_adds(&text, i < filled ? "#" : " ");
+        sb_adds(&text, "] ");
+        char bar[256];
+        snprintf(bar, sizeof bar,
+                 "<span style=\"display:inline-block;width:16em;height:0.9em;"
+                 "vertical-align:middle;border:1px solid #888;background:#eee\">"
+                 "<span style=\"display:block;height:100%%;width:%.1f%%;background:#0072b2\">"
+                 "</span></span> ",
+                 frac * 100);
+        sb_adds(&html, bar);
+    }
+    char tail[200];
+    snprintf(tail, sizeof tail, "%s%s %s%s%s", num, p->total > 0 ? "" : " done",
+             final ? "in " : "(", secs, final ? "" : eta);
+    if (!final)
+        snprintf(tail + strlen(tail), sizeof tail - strlen(tail), ")");
+    sb_adds(&text, tail);
+    sb_adds(&html, tail);
+    sb_adds(&html, "</div>");
+    if (!html.failed && !text.failed) {
+        struct ck_mime_part parts[2] = {{"text/html", html.p, html.len},
+                                        {"text/plain", text.p, text.len}};
+        ck_rt_publish(msg_type, p->id, parts, 2);
+    }
+    free(html.p);
+    free(text.p);
+    p->shown = p->done;
+    p->last = now;
+}
+
+struct cnote_progress *progress_start(const char *label, long total)
+{
+    static unsigned serial;
+    struct cnote_progress *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    if (label && !(p->label = strdup(label))) {
+        free(p);
+        return NULL;
+    }
+    p->total = total > 0 ? total : 0;
+    p->start = progress_clock();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* unique in the notebook: pid, a counter and the time */
+    snprintf(p->id, sizeof p->id, "cnote-progress-%ld-%u-%lld%09ld", (long)getpid(), ++serial,
+             (long long)ts.tv_sec, ts.tv_nsec);
+    progress_send(p, "display_data", 0);
+    return p;
+}
+
+void progress_update(struct cnote_progress *p, long done)
+{
+    if (!p)
+        return;
+    p->done = done;
+    if (done == p->shown)
+        return;
+    /* completion is drawn at once, and once */
+    int complete = p->total > 0 && done >= p->total;
+    if (complete ? p->shown >= p->total : progress_clock() - p->last < PROGRESS_EVERY)
+        return;
+    progress_send(p, "update_display_data", 0);
+}
+
+void progress_end(struct cnote_progress *p)
+{
+    if (!p)
+        return;
+    progress_send(p, "update_display_data", 1);
+    free(p->label);
+    free(p);
 }
 
 static void char_literal(struct sbuf *b, int c)

@@ -30,6 +30,7 @@
 
 #include "../include/cnote.h"
 #include "ck_frame.h"
+#include "cnote_cuda.h"
 #include "exec.h"
 
 #define CTL_FD 3
@@ -40,7 +41,9 @@ static volatile sig_atomic_t interrupted;
 static pid_t main_tid;
 static int allow_stdin;
 static int tainted;
-static size_t oom_request; /* size of a failed allocation during this cell, 0 if none */
+static size_t oom_request;   /* size of a failed allocation during this cell, 0 if none */
+static char cuda_error[512]; /* the CUDA error found after this cell, "" if none */
+static int cuda_sticky;      /* ... and it broke the GPU context */
 
 struct fault {
     int sig;
@@ -407,11 +410,49 @@ static const char *fault_text(int sig, int code)
     }
 }
 
+/* Write s into out as the inside of a JSON string (quotes, backslashes and controls
+ * escaped, truncated to fit). */
+static void json_inner(char *out, size_t len, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 8 < len; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* DONE for a cell that needs CUDA when CUDA cannot be made ready: it was not loaded. */
+static void send_cuda_unavailable(const char *why)
+{
+    char esc[1024], msg[1200];
+    json_inner(esc, sizeof esc, why);
+    int n = snprintf(msg, sizeof msg,
+                     "{\"status\":\"error\",\"ename\":\"CUDAError\",\"evalue\":\"%s\","
+                     "\"loaded\":false}",
+                     esc);
+    ck_exec_send(CKF_DONE, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+}
+
 static void send_done(void)
 {
     char msg[2048];
     int n;
-    if (fault.sig == 0) {
+    if (fault.sig == 0 && cuda_error[0]) {
+        char esc[1024];
+        json_inner(esc, sizeof esc, cuda_error);
+        n = snprintf(msg, sizeof msg,
+                     "{\"status\":\"error\",\"ename\":\"CUDAError\",\"evalue\":\"%s\","
+                     "\"cuda_after\":true,\"cuda_sticky\":%s}",
+                     esc, cuda_sticky ? "true" : "false");
+    } else if (fault.sig == 0) {
         n = snprintf(msg, sizeof msg, "{\"status\":\"ok\"%s}", oom_request ? ",\"oom\":true" : "");
     } else if (fault.sig == SIGINT) {
         n = snprintf(msg, sizeof msg,
@@ -457,6 +498,17 @@ static void run_cell(char *payload, size_t len)
     const char *fname = so + strlen(so) + 1;
     const char *flags = fname < payload + len ? fname + strlen(fname) + 1 : "0";
     allow_stdin = flags < payload + len && flags[0] == '1';
+    const char *cuda = flags < payload + len ? flags + strlen(flags) + 1 : "0";
+    const char *cuda_dir = cuda < payload + len ? cuda + strlen(cuda) + 1 : "";
+    if (cuda_dir >= payload + len)
+        cuda_dir = "";
+    if (cuda < payload + len && (cuda[0] == '1' || cuda[0] == '2')) {
+        char why[1024];
+        if (cnote_cuda_prepare(cuda_dir, cuda[0] == '2', why, sizeof why)) {
+            send_cuda_unavailable(why);
+            return;
+        }
+    }
     void *h = dlopen(so, RTLD_NOW | RTLD_GLOBAL);
     if (!h) {
         const char *e = dlerror();
@@ -481,10 +533,16 @@ static void run_cell(char *payload, size_t len)
     clearerr(stdin);
     __fpurge(stdin);
     pending_len = pending_off = 0;
+    cuda_error[0] = '\0';
+    cuda_sticky = 0;
     if (fn) {
         if (sigsetjmp(run_jmp, 1) == 0) {
             in_cell = 1;
             fn();
+            /* the cell's kernels may still be running: wait for them (interruptible) and
+             * collect the first error of its launches */
+            if (cnote_cuda_ready())
+                cnote_cuda_check(cuda_error, sizeof cuda_error, &cuda_sticky);
             in_cell = 0;
         } else {
             in_cell = 0;
@@ -495,6 +553,34 @@ static void run_cell(char *payload, size_t len)
     fflush(stdout);
     fflush(stderr);
     send_done();
+}
+
+/* %threads: OpenBLAS reads OPENBLAS_NUM_THREADS when it loads, and once loaded its
+ * openblas_set_num_threads (found in the global scope, where %lib and implied libraries
+ * are loaded) changes the count. Answers with the count in use, "" when no OpenBLAS is
+ * loaded yet. */
+static void blas_threads(const char *arg)
+{
+    char v[32] = "";
+    int n = 0;
+    long want = strtol(arg, NULL, 10);
+    if (want > 0) {
+        setenv("OPENBLAS_NUM_THREADS", arg, 1);
+        void (*set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+        if (set) {
+            /* new pool threads inherit the mask: keep SIGINT for the cell's thread */
+            sigset_t intr, old;
+            sigemptyset(&intr);
+            sigaddset(&intr, SIGINT);
+            pthread_sigmask(SIG_BLOCK, &intr, &old);
+            set((int)want);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+        }
+    }
+    int (*get)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
+    if (get)
+        n = snprintf(v, sizeof v, "%d", get());
+    ck_exec_send(CKF_THREADS_IS, v, (size_t)(n > 0 ? n : 0));
 }
 
 int main(int argc, char **argv)
@@ -532,14 +618,39 @@ int main(int argc, char **argv)
             run_cell(data, len);
             break;
         case CKF_LOAD: {
+            /* threads a library starts while it loads (OpenBLAS's pool) inherit this mask:
+             * a SIGINT must reach the cell's thread, never one of theirs */
+            sigset_t intr, mask;
+            sigemptyset(&intr);
+            sigaddset(&intr, SIGINT);
+            pthread_sigmask(SIG_BLOCK, &intr, &mask);
             void *h = dlopen(data, RTLD_NOW | RTLD_GLOBAL);
+            pthread_sigmask(SIG_SETMASK, &mask, NULL);
             const char *e = h ? "" : dlerror();
             ck_exec_send(CKF_LOADED, e ? e : "dlopen failed", e ? strlen(e) : 13);
+            break;
+        }
+        case CKF_THREADS:
+            blas_threads(data);
+            break;
+        case CKF_GPU: {
+            char *info = cnote_cuda_info(data);
+            const char *t = info ? info : "-\nout of memory\n";
+            ck_exec_send(CKF_GPU_INFO, t, strlen(t));
+            free(info);
             break;
         }
         case CKF_MEMLIMIT: {
             struct rlimit rl;
             unsigned long long v = strtoull(data, NULL, 10);
+            if (cnote_cuda_started()) {
+                /* the CUDA driver's address space reservations exceed any such limit */
+                fputs("note: the memory limit is not applied while CUDA is in use (the CUDA "
+                      "driver reserves more address space than it allows); %reset applies it "
+                      "to a fresh state process\n",
+                      stderr);
+                break;
+            }
             getrlimit(RLIMIT_AS, &rl);
             rl.rlim_cur = v ? (rlim_t)v : rl.rlim_max;
             if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)

@@ -200,6 +200,12 @@ describe('cnote web app', { timeout: 420_000 }, () => {
       'display_svg("<svg xmlns=\\"http://www.w3.org/2000/svg\\" width=\\"200\\" height=\\"100\\"><polyline points=\\"0,90 50,40 100,60 150,10\\" fill=\\"none\\" stroke=\\"blue\\"/><script>window.__pwned=1</script></svg>");',
     );
     await c2.locator('.output[data-mime="image/svg+xml"]').waitFor();
+    // cnote.h's own plots and matrix table
+    const c2b = await runNew('double xs[50], ys[50];\nfor (int i = 0; i < 50; i++) { xs[i] = i / 10.0; ys[i] = xs[i] * xs[i]; }\nplot_line(xs, ys, 50, "squares");\ndouble mm[4] = {1, 2, 3, 4.5};\ndisplay_matrix(mm, 2, 2);');
+    await c2b.locator('.output[data-mime="image/svg+xml"] img').waitFor();
+    const svgSrc = await c2b.locator('.output[data-mime="image/svg+xml"] img').getAttribute('src');
+    assert.match(svgSrc, /^data:image\/svg\+xml/);
+    await c2b.locator('.output[data-mime="text/html"] td', { hasText: '4.5' }).waitFor();
     const c3 = await runNew(
       [
         'double m[2][3] = {{1, 2, 3}, {4, 5, 6}};',
@@ -278,6 +284,16 @@ describe('cnote web app', { timeout: 420_000 }, () => {
     await page.keyboard.press('d');
     await page.keyboard.press('d');
     assert.equal(await count(), n0 + 1);
+    // move a cell down and back with the toolbar
+    const ids = () => page.locator('#notebook .cell').evaluateAll((cs) => cs.map((c) => c.dataset.cellId));
+    await cell(0).click();
+    await page.keyboard.press('Escape');
+    const before = await ids();
+    await page.getByRole('button', { name: 'Move cell down' }).click();
+    const moved = await ids();
+    assert.deepEqual(moved.slice(0, 2), [before[1], before[0]]);
+    await page.getByRole('button', { name: 'Move cell up' }).click();
+    assert.deepEqual(await ids(), before);
   });
 
   it('completes on Tab and inspects on Shift-Tab', async () => {
@@ -308,6 +324,8 @@ describe('cnote web app', { timeout: 420_000 }, () => {
     await page.locator('#save-status', { hasText: /Saved/ }).waitFor();
     assert.equal(await page.locator('#dirty').isVisible(), false);
     const onDisk = JSON.parse(fs.readFileSync(path.join(srv.root, name), 'utf8'));
+    // a notebook made here is valid nbformat 4 for Jupyter's own validator
+    execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), ['-c', 'import nbformat, sys; nbformat.validate(nbformat.read(sys.argv[1], 4))', path.join(srv.root, name)]);
     assert.ok(onDisk.cells.some((c) => (c.outputs || []).some((o) => o.data && o.data['image/svg+xml'])));
     const cps = await srv.api('GET', `api/contents/${encodeURIComponent(name)}/checkpoints`);
     assert.equal(cps.length, 1);
@@ -315,7 +333,7 @@ describe('cnote web app', { timeout: 420_000 }, () => {
     await ready();
     const afterReload = await page.evaluate(() => JSON.stringify(window.cnote.toJSON().cells.map((c) => [c.cell_type, c.source, (c.outputs || []).length])));
     assert.equal(afterReload, before);
-    await page.locator('.output[data-mime="image/svg+xml"]').waitFor();
+    await page.locator('.output[data-mime="image/svg+xml"]').first().waitFor();
     await page.locator('.output', { hasText: 'hello ada' }).waitFor();
   });
 
@@ -329,6 +347,20 @@ describe('cnote web app', { timeout: 420_000 }, () => {
     await page.locator('dialog').getByRole('button', { name: 'Revert' }).click();
     await page.locator('#save-status', { hasText: 'Reverted' }).waitFor();
     assert.equal(await page.locator('#notebook .cell').count(), n);
+    // run all above the third cell (the Markdown and the first code cell: later ones read stdin
+    // or loop forever), then clear all outputs, then get them back from the checkpoint
+    await cell(2).click();
+    await page.keyboard.press('Escape');
+    await menu('run-above');
+    await page.waitForFunction(() => window.cnote.running.size > 0 || document.querySelector('#kernel-status').dataset.state === 'busy', null, { timeout: 10_000 }).catch(() => {});
+    await page.waitForFunction(() => window.cnote.running.size === 0, null, { timeout: 60_000 });
+    await idle();
+    assert.match(await cell(1).locator('.outputs').innerText(), /line 2/);
+    await menu('clear-all');
+    assert.equal(await page.locator('#notebook .output').count(), 0);
+    await menu('revert');
+    await page.locator('dialog').getByRole('button', { name: 'Revert' }).click();
+    await page.locator('.output[data-mime="image/svg+xml"]').first().waitFor();
     const [dl] = await Promise.all([page.waitForEvent('download'), menu('export-c')]);
     const cfile = fs.readFileSync(await dl.path(), 'utf8');
     assert.match(dl.suggestedFilename(), /\.c$/);
