@@ -117,6 +117,11 @@ struct kernel {
     int cuda_in_use; /* the state process initialised CUDA: %memlimit no longer applies there */
     struct executor ex;
     int state_lost_note; /* the executor died while idle: say so with the next cell */
+    /* an executor that dies at start-up is not restarted forever: after EXEC_QUICK_DEATHS
+     * deaths within EXEC_QUICK_MS of their start in a row it stays down (cells then fail with
+     * KernelStateLost) until %reset tries again */
+    int64_t exec_t_start;
+    int exec_quick_deaths;
 
     struct ck_session sess;
     struct ck_names hdr; /* names from the session's headers */
@@ -546,6 +551,8 @@ static void exec_stop(struct kernel *k)
 }
 
 /* Forget all C state: a fresh session and a fresh executor. */
+enum { EXEC_QUICK_DEATHS = 5, EXEC_QUICK_MS = 1000 };
+
 static void state_reset(struct kernel *k)
 {
     exec_stop(k);
@@ -556,6 +563,14 @@ static void state_reset(struct kernel *k)
     for (size_t i = 0; i < k->n_libs; i++)
         free(k->libs[i].path);
     k->n_libs = 0;
+    if (k->exec_quick_deaths >= EXEC_QUICK_DEATHS) {
+        jp_log(JP_LOG_ERROR, "kernel",
+               "the C state process died at start-up %d times in a row; not restarting it "
+               "(%%reset tries again)",
+               k->exec_quick_deaths);
+        return;
+    }
+    k->exec_t_start = jp_time_mono_ms();
     exec_start(k);
 }
 
@@ -880,7 +895,7 @@ static void magic_who(struct kernel *k)
 {
     struct jp_buf b;
     jp_buf_init(&b, 1 << 20);
-    const char *heads[] = {"functions", "variables"};
+    const char *heads[] = {[CK_SYM_VAR] = "variables", [CK_SYM_FUNC] = "functions"};
     for (int kind = 1; kind >= 0; kind--) {
         int any = 0;
         for (size_t i = 0; i < k->sess.n_syms; i++) {
@@ -1020,6 +1035,7 @@ static int run_magics(struct kernel *k, char *code)
                 say_cuda_arch(k);
             }
         } else if (strcmp(m, "%reset") == 0) {
+            k->exec_quick_deaths = 0;
             state_reset(k);
             say(k, "state cleared: all definitions are gone\n");
         } else if (strcmp(m, "%who") == 0) {
@@ -2111,6 +2127,8 @@ static void exec_died(struct kernel *k)
         snprintf(why, sizeof why, "the C state process stopped");
     }
     jp_log(JP_LOG_WARN, "kernel", "executor died reason=\"%s\"", why);
+    k->exec_quick_deaths =
+        jp_time_mono_ms() - k->exec_t_start < EXEC_QUICK_MS ? k->exec_quick_deaths + 1 : 0;
     int running = k->cur.req && (k->cur.phase == PH_RUN || k->cur.phase == PH_LOAD);
     state_reset(k);
     if (running) {
@@ -2532,6 +2550,7 @@ int kloop_run(const struct kernel_opts *o)
     k->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     signal(SIGPIPE, SIG_IGN);
 
+    k->exec_t_start = jp_time_mono_ms();
     if (exec_start(k))
         goto out;
 

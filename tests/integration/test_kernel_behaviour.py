@@ -566,6 +566,11 @@ def test_magic_who_and_reset(fresh_kc):
     ok(kc, "int who_alpha = 1;\ndouble who_beta(void) { return 2; }")
     listing = ok(kc, "%who").all_text()
     assert "who_alpha" in listing and "who_beta" in listing, listing
+    # each name under its own heading
+    funcs = listing.split("functions:")[1].split("variables:")[0]
+    variables = listing.split("variables:")[1]
+    assert "who_beta" in funcs and "who_alpha" not in funcs, listing
+    assert "who_alpha" in variables and "who_beta" not in variables, listing
     ok(kc, "%reset")
     listing = ok(kc, "%who").all_text()
     assert "who_alpha" not in listing and "who_beta" not in listing, listing

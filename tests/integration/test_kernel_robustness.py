@@ -165,3 +165,32 @@ def test_clang_can_compile_the_cells(fresh_kc):
 def test_null_dereference_is_named(kc):
     res = fails(kc, "int *nd_p = 0;\n*nd_p = 1;", ename="SIGSEGV")
     assert "NULL pointer" in res.error_text()
+
+
+def test_a_state_process_that_dies_at_start_up_is_not_restarted_forever(tmp_path):
+    """An executor that cannot start (here a stand-in that exits at once) is restarted a few
+    times, then left down: cells fail with KernelStateLost instead of the kernel spawning it in
+    a tight loop; %reset tries again, the same bounded number of times."""
+    from conftest import KERNEL_NAME, STARTUP_TIMEOUT, stop_kernel
+    from jupyter_client.manager import start_new_kernel
+
+    starts = tmp_path / "starts"
+    fake = tmp_path / "fake-exec"
+    fake.write_text(f"#!/bin/sh\necho started >> '{starts}'\nexit 3\n")
+    fake.chmod(0o755)
+    km, kc = start_new_kernel(kernel_name=KERNEL_NAME, startup_timeout=STARTUP_TIMEOUT,
+                              env=dict(os.environ, CNOTE_EXEC=str(fake)))
+    try:
+        count = lambda: len(starts.read_text().splitlines()) if starts.exists() else 0  # noqa: E731
+        time.sleep(2)
+        first = count()
+        assert 1 <= first <= 6, f"{first} starts of a state process that exits at once"
+        res = execute(kc, 'printf("hi\\n");')
+        assert res.status == "error" and res.content["ename"] == "KernelStateLost", res.content
+        time.sleep(1)
+        assert count() == first, "restarted again without %reset"
+        execute(kc, "%reset")
+        time.sleep(2)
+        assert first < count() <= first + 6
+    finally:
+        stop_kernel(km, kc)
