@@ -138,10 +138,11 @@ $(BUILD)/tests/unit/server/%: tests/unit/server/%.c $(SERVER_LIB_OBJ) $(PROTO_LI
 		$(LDFLAGS_ALL) $(SERVER_LIBS) $$(pkg-config --libs cmocka) -lpthread -o $@
 
 # the plot emitter is tested alone (the rest of the executor needs its control socket)
-$(BUILD)/tests/unit/kernel/test_plot: tests/unit/kernel/test_plot.c $(BUILD)/kernel/exec/cnote_plot.o
+$(BUILD)/tests/unit/kernel/test_plot: tests/unit/kernel/test_plot.c $(BUILD)/kernel/exec/cnote_plot.o \
+		$(BUILD)/kernel/exec/ck_sbuf.o
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST-CC $<")
-	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $< $(BUILD)/kernel/exec/cnote_plot.o \
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $< $(BUILD)/kernel/exec/cnote_plot.o $(BUILD)/kernel/exec/ck_sbuf.o \
 		$(LDFLAGS_ALL) $$(pkg-config --libs cmocka) -lm -o $@
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(ENGINE_OBJ) $(PROTO_LIB)

@@ -25,6 +25,7 @@
 
 #include "../include/cnote.h"
 #include "ck_rt.h"
+#include "ck_sbuf.h"
 
 #define DEF_W 640
 #define DEF_H 400
@@ -43,43 +44,12 @@ static const char *const palette[] = {"#0072b2", "#d55e00", "#009e73", "#cc79a7"
                                       "#e69f00", "#6a3d9a", "#8c564b", "#4d4d4d"};
 #define PALETTE_N (sizeof palette / sizeof palette[0])
 
-/* ---- output buffer ---- */
-
-struct svg {
-    char *p;
-    size_t len, cap;
-    int failed;
-};
-
-static void svg_add(struct svg *b, const void *d, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void svg_adds(struct svg *b, const char *s)
-{
-    svg_add(b, s, strlen(s));
-}
+/* ---- output buffer: ck_sbuf.h, plus the helpers below ---- */
 
 /* For short fixed markup only: user text goes through svg_text. */
-static void svg_printf(struct svg *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void svg_printf(struct svg *b, const char *fmt, ...)
+static void svg_printf(struct ck_sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void svg_printf(struct ck_sbuf *b, const char *fmt, ...)
 {
     char tmp[512];
     va_list ap;
@@ -89,11 +59,11 @@ static void svg_printf(struct svg *b, const char *fmt, ...)
     if (n < 0 || (size_t)n >= sizeof tmp)
         b->failed = 1;
     else
-        svg_add(b, tmp, (size_t)n);
+        ck_sb_add(b, tmp, (size_t)n);
 }
 
 /* A coordinate given in tenths of a pixel, without a useless ".0". */
-static void svg_tenths(struct svg *b, long long t)
+static void svg_tenths(struct ck_sbuf *b, long long t)
 {
     char tmp[32];
     const char *sign = "";
@@ -105,7 +75,7 @@ static void svg_tenths(struct svg *b, long long t)
         snprintf(tmp, sizeof tmp, "%s%lld.%lld", sign, t / 10, t % 10);
     else
         snprintf(tmp, sizeof tmp, "%s%lld", sign, t / 10);
-    svg_adds(b, tmp);
+    ck_sb_adds(b, tmp);
 }
 
 static double clampd(double v, double lo, double hi)
@@ -118,7 +88,7 @@ static long long tenths(double v)
     return llround(clampd(v, -PX_LIMIT, PX_LIMIT) * 10);
 }
 
-static void svg_num(struct svg *b, double v)
+static void svg_num(struct ck_sbuf *b, double v)
 {
     svg_tenths(b, tenths(v));
 }
@@ -150,38 +120,38 @@ static size_t utf8_len(const unsigned char *u)
 /* s as XML character data or attribute value: markup characters escaped, control characters
  * (not allowed in XML 1.0) as spaces, bytes that are not UTF-8 as U+FFFD; cut after max
  * characters with an ellipsis. */
-static void svg_text(struct svg *b, const char *s, size_t max)
+static void svg_text(struct ck_sbuf *b, const char *s, size_t max)
 {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t chars = 0; *u; chars++) {
         if (chars == max) {
-            svg_adds(b, "\xe2\x80\xa6");
+            ck_sb_adds(b, "\xe2\x80\xa6");
             return;
         }
         size_t n = *u < 0x80 ? 1 : utf8_len(u);
         switch (*u) {
         case '&':
-            svg_adds(b, "&amp;");
+            ck_sb_adds(b, "&amp;");
             break;
         case '<':
-            svg_adds(b, "&lt;");
+            ck_sb_adds(b, "&lt;");
             break;
         case '>':
-            svg_adds(b, "&gt;");
+            ck_sb_adds(b, "&gt;");
             break;
         case '"':
-            svg_adds(b, "&quot;");
+            ck_sb_adds(b, "&quot;");
             break;
         case '\'':
-            svg_adds(b, "&apos;");
+            ck_sb_adds(b, "&apos;");
             break;
         default:
             if (*u < 0x20 || *u == 0x7f)
-                svg_add(b, " ", 1);
+                ck_sb_add(b, " ", 1);
             else if (n)
-                svg_add(b, u, n);
+                ck_sb_add(b, u, n);
             else
-                svg_adds(b, "\xef\xbf\xbd");
+                ck_sb_adds(b, "\xef\xbf\xbd");
         }
         u += n ? n : 1;
     }
@@ -199,20 +169,21 @@ static size_t text_chars(const char *s, size_t max)
     return chars;
 }
 
-static void text_el(struct svg *b, double x, double y, const char *attrs, const char *s, size_t max)
+static void text_el(struct ck_sbuf *b, double x, double y, const char *attrs, const char *s,
+                    size_t max)
 {
-    svg_adds(b, "<text x=\"");
+    ck_sb_adds(b, "<text x=\"");
     svg_num(b, x);
-    svg_adds(b, "\" y=\"");
+    ck_sb_adds(b, "\" y=\"");
     svg_num(b, y);
-    svg_adds(b, "\"");
+    ck_sb_adds(b, "\"");
     if (attrs) {
-        svg_adds(b, " ");
-        svg_adds(b, attrs);
+        ck_sb_adds(b, " ");
+        ck_sb_adds(b, attrs);
     }
-    svg_adds(b, ">");
+    ck_sb_adds(b, ">");
     svg_text(b, s, max);
-    svg_adds(b, "</text>\n");
+    ck_sb_adds(b, "</text>\n");
 }
 
 /* ---- ticks ---- */
@@ -340,7 +311,7 @@ static void frame_across(struct frame *f, const struct cnote_plot_opts *o, const
         axis_make(ax, f->x0, f->x1, (int)(f->pw / (ax->maxw + 14)), integer);
 }
 
-static void svg_open(struct svg *b, const struct frame *f)
+static void svg_open(struct ck_sbuf *b, const struct frame *f)
 {
     svg_printf(b,
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
@@ -350,74 +321,74 @@ static void svg_open(struct svg *b, const struct frame *f)
 }
 
 /* Grid, frame, ticks, tick labels, axis labels and title. */
-static void draw_axes(struct svg *b, const struct frame *f, const struct cnote_plot_opts *o,
+static void draw_axes(struct ck_sbuf *b, const struct frame *f, const struct cnote_plot_opts *o,
                       const struct axis *ax, const struct axis *ay, int grid)
 {
     double bottom = f->top + f->ph;
     if (grid && (ax->n || ay->n)) {
-        svg_adds(b, "<path class=\"cn-grid\" stroke=\"#e6e6e6\" d=\"");
+        ck_sb_adds(b, "<path class=\"cn-grid\" stroke=\"#e6e6e6\" d=\"");
         for (int i = 0; i < ax->n; i++) {
-            svg_adds(b, "M");
+            ck_sb_adds(b, "M");
             svg_num(b, f->left + px_of(f, ax->t[i]));
-            svg_adds(b, " ");
+            ck_sb_adds(b, " ");
             svg_num(b, f->top);
-            svg_adds(b, "v");
+            ck_sb_adds(b, "v");
             svg_num(b, f->ph);
         }
         for (int i = 0; i < ay->n; i++) {
-            svg_adds(b, "M");
+            ck_sb_adds(b, "M");
             svg_num(b, f->left);
-            svg_adds(b, " ");
+            ck_sb_adds(b, " ");
             svg_num(b, f->top + py_of(f, ay->t[i]));
-            svg_adds(b, "h");
+            ck_sb_adds(b, "h");
             svg_num(b, f->pw);
         }
-        svg_adds(b, "\"/>\n");
+        ck_sb_adds(b, "\"/>\n");
     }
-    svg_adds(b, "<rect class=\"cn-frame\" x=\"");
+    ck_sb_adds(b, "<rect class=\"cn-frame\" x=\"");
     svg_num(b, f->left);
-    svg_adds(b, "\" y=\"");
+    ck_sb_adds(b, "\" y=\"");
     svg_num(b, f->top);
-    svg_adds(b, "\" width=\"");
+    ck_sb_adds(b, "\" width=\"");
     svg_num(b, f->pw);
-    svg_adds(b, "\" height=\"");
+    ck_sb_adds(b, "\" height=\"");
     svg_num(b, f->ph);
-    svg_adds(b, "\" fill=\"none\" stroke=\"#777\"/>\n");
+    ck_sb_adds(b, "\" fill=\"none\" stroke=\"#777\"/>\n");
     if (ax->n || ay->n) {
-        svg_adds(b, "<path class=\"cn-ticks\" stroke=\"#777\" d=\"");
+        ck_sb_adds(b, "<path class=\"cn-ticks\" stroke=\"#777\" d=\"");
         for (int i = 0; i < ax->n; i++) {
-            svg_adds(b, "M");
+            ck_sb_adds(b, "M");
             svg_num(b, f->left + px_of(f, ax->t[i]));
-            svg_adds(b, " ");
+            ck_sb_adds(b, " ");
             svg_num(b, bottom);
-            svg_adds(b, "v5");
+            ck_sb_adds(b, "v5");
         }
         for (int i = 0; i < ay->n; i++) {
-            svg_adds(b, "M");
+            ck_sb_adds(b, "M");
             svg_num(b, f->left);
-            svg_adds(b, " ");
+            ck_sb_adds(b, " ");
             svg_num(b, f->top + py_of(f, ay->t[i]));
-            svg_adds(b, "h-5");
+            ck_sb_adds(b, "h-5");
         }
-        svg_adds(b, "\"/>\n");
+        ck_sb_adds(b, "\"/>\n");
     }
-    svg_adds(b, "<g class=\"cn-xticks\" fill=\"#333\" text-anchor=\"middle\">\n");
+    ck_sb_adds(b, "<g class=\"cn-xticks\" fill=\"#333\" text-anchor=\"middle\">\n");
     for (int i = 0; i < ax->n; i++)
         text_el(b, f->left + px_of(f, ax->t[i]), bottom + 18, NULL, ax->lab[i], LABEL_MAX);
-    svg_adds(b, "</g>\n<g class=\"cn-yticks\" fill=\"#333\" text-anchor=\"end\">\n");
+    ck_sb_adds(b, "</g>\n<g class=\"cn-yticks\" fill=\"#333\" text-anchor=\"end\">\n");
     for (int i = 0; i < ay->n; i++)
         text_el(b, f->left - 8, f->top + py_of(f, ay->t[i]) + 4, NULL, ay->lab[i], LABEL_MAX);
-    svg_adds(b, "</g>\n");
+    ck_sb_adds(b, "</g>\n");
     if (has_text(o->xlabel))
         text_el(b, f->left + f->pw / 2, bottom + 38, "class=\"cn-xlabel\" text-anchor=\"middle\"",
                 o->xlabel, (size_t)(f->pw / CHAR_W));
     if (has_text(o->ylabel)) {
         double cy = f->top + f->ph / 2;
-        svg_adds(b, "<text class=\"cn-ylabel\" text-anchor=\"middle\" transform=\"translate(16 ");
+        ck_sb_adds(b, "<text class=\"cn-ylabel\" text-anchor=\"middle\" transform=\"translate(16 ");
         svg_num(b, cy);
-        svg_adds(b, ") rotate(-90)\">");
+        ck_sb_adds(b, ") rotate(-90)\">");
         svg_text(b, o->ylabel, (size_t)(f->ph / CHAR_W));
-        svg_adds(b, "</text>\n");
+        ck_sb_adds(b, "</text>\n");
     }
     if (has_text(o->title))
         text_el(b, f->w / 2.0, 23,
@@ -427,22 +398,22 @@ static void draw_axes(struct svg *b, const struct frame *f, const struct cnote_p
 
 /* The nested <svg> clips what is drawn inside to the plot area, without ids (which would
  * clash between plots shown inline in one page). */
-static void plot_area_open(struct svg *b, const struct frame *f, const char *extra)
+static void plot_area_open(struct ck_sbuf *b, const struct frame *f, const char *extra)
 {
-    svg_adds(b, "<svg class=\"cn-area\" x=\"");
+    ck_sb_adds(b, "<svg class=\"cn-area\" x=\"");
     svg_num(b, f->left);
-    svg_adds(b, "\" y=\"");
+    ck_sb_adds(b, "\" y=\"");
     svg_num(b, f->top);
-    svg_adds(b, "\" width=\"");
+    ck_sb_adds(b, "\" width=\"");
     svg_num(b, f->pw);
-    svg_adds(b, "\" height=\"");
+    ck_sb_adds(b, "\" height=\"");
     svg_num(b, f->ph);
-    svg_adds(b, "\" overflow=\"hidden\"");
+    ck_sb_adds(b, "\" overflow=\"hidden\"");
     if (extra) {
-        svg_adds(b, " ");
-        svg_adds(b, extra);
+        ck_sb_adds(b, " ");
+        ck_sb_adds(b, extra);
     }
-    svg_adds(b, ">\n");
+    ck_sb_adds(b, ">\n");
 }
 
 /* ---- lines ---- */
@@ -483,7 +454,7 @@ static int clip_segment(double *ax, double *ay, double *bx, double *by, const do
 /* Writes polylines from a stream of points, clipped to the plot area (plus a margin); b NULL:
  * only follows along (the counting pass). */
 struct pen {
-    struct svg *b;
+    struct ck_sbuf *b;
     double box[4]; /* xmin, xmax, ymin, ymax */
     int have_prev, open;
     double px, py;    /* previous point */
@@ -493,7 +464,7 @@ struct pen {
 static void pen_close(struct pen *p)
 {
     if (p->open && p->b)
-        svg_adds(p->b, "\"/>\n");
+        ck_sb_adds(p->b, "\"/>\n");
     p->open = 0;
 }
 
@@ -507,7 +478,7 @@ static void pen_vertex(struct pen *p, long long x, long long y)
 {
     if (p->b) {
         svg_tenths(p->b, x);
-        svg_add(p->b, ",", 1);
+        ck_sb_add(p->b, ",", 1);
         svg_tenths(p->b, y);
     }
     p->lx = x;
@@ -533,13 +504,13 @@ static void pen_point(struct pen *p, double x, double y)
     if (!p->open || a10x != p->lx || a10y != p->ly) {
         pen_close(p);
         if (p->b)
-            svg_adds(p->b, "<polyline points=\"");
+            ck_sb_adds(p->b, "<polyline points=\"");
         p->open = 1;
         pen_vertex(p, a10x, a10y);
     }
     if (b10x != p->lx || b10y != p->ly) {
         if (p->b)
-            svg_add(p->b, " ", 1);
+            ck_sb_add(p->b, " ", 1);
         pen_vertex(p, b10x, b10y);
     }
 }
@@ -573,7 +544,7 @@ static void column_flush(struct column *c, struct pen *p)
 
 /* One pass over a line series, every stride-th point; returns the number of columns seen
  * (each writes at most 4 vertices). */
-static long line_pass(struct svg *b, const struct frame *f, const struct cnote_series *s,
+static long line_pass(struct ck_sbuf *b, const struct frame *f, const struct cnote_series *s,
                       long stride)
 {
     struct pen pen = {.b = b, .box = {-2, f->pw + 2, -2, f->ph + 2}};
@@ -625,21 +596,21 @@ static long line_pass(struct svg *b, const struct frame *f, const struct cnote_s
     return cols;
 }
 
-static void attr_color(struct svg *b, const char *name, const char *color)
+static void attr_color(struct ck_sbuf *b, const char *name, const char *color)
 {
-    svg_adds(b, " ");
-    svg_adds(b, name);
-    svg_adds(b, "=\"");
+    ck_sb_adds(b, " ");
+    ck_sb_adds(b, name);
+    ck_sb_adds(b, "=\"");
     svg_text(b, color, 64);
-    svg_adds(b, "\"");
+    ck_sb_adds(b, "\"");
 }
 
-static void draw_line(struct svg *b, const struct frame *f, const struct cnote_series *s,
+static void draw_line(struct ck_sbuf *b, const struct frame *f, const struct cnote_series *s,
                       const char *color)
 {
-    svg_adds(b, "<g class=\"cn-line\" fill=\"none\"");
+    ck_sb_adds(b, "<g class=\"cn-line\" fill=\"none\"");
     attr_color(b, "stroke", color);
-    svg_adds(b, " stroke-width=\"1.5\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n");
+    ck_sb_adds(b, " stroke-width=\"1.5\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n");
     /* Ordered x gives at most 4 vertices a pixel column. Points that jump back and forth
      * make new columns all the time: past the budget, take every stride-th point so that the
      * output stays bounded (such a scribble shows as a filled area anyway). */
@@ -648,12 +619,12 @@ static void draw_line(struct svg *b, const struct frame *f, const struct cnote_s
     if (4 * line_pass(NULL, f, s, 1) > budget)
         stride = (4L * s->n + budget - 1) / budget;
     line_pass(b, f, s, stride);
-    svg_adds(b, "</g>\n");
+    ck_sb_adds(b, "</g>\n");
 }
 
 /* ---- scatter ---- */
 
-static void draw_scatter(struct svg *b, const struct frame *f, const struct cnote_series *s,
+static void draw_scatter(struct ck_sbuf *b, const struct frame *f, const struct cnote_series *s,
                          const char *color)
 {
     long visible = 0;
@@ -665,9 +636,9 @@ static void draw_scatter(struct svg *b, const struct frame *f, const struct cnot
         if (px >= -MARK_R && px <= f->pw + MARK_R && py >= -MARK_R && py <= f->ph + MARK_R)
             visible++;
     }
-    svg_adds(b, "<g class=\"cn-scatter\"");
+    ck_sb_adds(b, "<g class=\"cn-scatter\"");
     attr_color(b, "fill", color);
-    svg_adds(b, ">\n");
+    ck_sb_adds(b, ">\n");
     if (visible <= SCATTER_EXACT) {
         for (long i = 0; i < s->n; i++) {
             double x = s->x ? s->x[i] : (double)i, y = s->y[i];
@@ -676,11 +647,11 @@ static void draw_scatter(struct svg *b, const struct frame *f, const struct cnot
             double px = px_of(f, x), py = py_of(f, y);
             if (px < -MARK_R || px > f->pw + MARK_R || py < -MARK_R || py > f->ph + MARK_R)
                 continue;
-            svg_adds(b, "<circle cx=\"");
+            ck_sb_adds(b, "<circle cx=\"");
             svg_num(b, px);
-            svg_adds(b, "\" cy=\"");
+            ck_sb_adds(b, "\" cy=\"");
             svg_num(b, py);
-            svg_adds(b, "\" r=\"2.5\"/>\n");
+            ck_sb_adds(b, "\" r=\"2.5\"/>\n");
         }
     } else {
         /* one round dot per occupied cell, a run of cells as one stroke: at most ~40000 cells
@@ -702,9 +673,9 @@ static void draw_scatter(struct svg *b, const struct frame *f, const struct cnot
             long ix = (long)(px / c), iy = (long)(py / c);
             cell[(iy < ny ? iy : ny - 1) * nx + (ix < nx ? ix : nx - 1)] = 1;
         }
-        svg_adds(b, "<path class=\"cn-dots\" fill=\"none\"");
+        ck_sb_adds(b, "<path class=\"cn-dots\" fill=\"none\"");
         attr_color(b, "stroke", color);
-        svg_adds(b, " stroke-width=\"5\" stroke-linecap=\"round\" d=\"");
+        ck_sb_adds(b, " stroke-width=\"5\" stroke-linecap=\"round\" d=\"");
         for (long iy = 0; iy < ny; iy++) {
             for (long ix = 0; ix < nx; ix++) {
                 if (!cell[iy * nx + ix])
@@ -712,18 +683,18 @@ static void draw_scatter(struct svg *b, const struct frame *f, const struct cnot
                 long start = ix;
                 while (ix + 1 < nx && cell[iy * nx + ix + 1])
                     ix++;
-                svg_adds(b, "M");
+                ck_sb_adds(b, "M");
                 svg_num(b, (start + 0.5) * c);
-                svg_adds(b, " ");
+                ck_sb_adds(b, " ");
                 svg_num(b, (iy + 0.5) * c);
-                svg_adds(b, "h");
+                ck_sb_adds(b, "h");
                 svg_num(b, (ix - start) * c);
             }
         }
-        svg_adds(b, "\"/>\n");
+        ck_sb_adds(b, "\"/>\n");
         free(cell);
     }
-    svg_adds(b, "</g>\n");
+    ck_sb_adds(b, "</g>\n");
 }
 
 /* ---- histograms ---- */
@@ -735,13 +706,13 @@ struct bins {
     long max;
 };
 
-static void draw_hist(struct svg *b, const struct frame *f, const struct bins *h, const long *count,
-                      const char *color, int translucent)
+static void draw_hist(struct ck_sbuf *b, const struct frame *f, const struct bins *h,
+                      const long *count, const char *color, int translucent)
 {
-    svg_adds(b, "<g class=\"cn-hist\"");
+    ck_sb_adds(b, "<g class=\"cn-hist\"");
     attr_color(b, "fill", color);
-    svg_adds(b, translucent ? " fill-opacity=\"0.55\"" : "");
-    svg_adds(b, " stroke=\"#fff\" stroke-width=\"0.5\">\n");
+    ck_sb_adds(b, translucent ? " fill-opacity=\"0.55\"" : "");
+    ck_sb_adds(b, " stroke=\"#fff\" stroke-width=\"0.5\">\n");
     double base = clampd(py_of(f, 0), -2, f->ph + 2);
     for (int i = 0; i < h->n; i++) {
         if (!count[i])
@@ -749,22 +720,22 @@ static void draw_hist(struct svg *b, const struct frame *f, const struct bins *h
         double x0 = clampd(px_of(f, h->lo + (h->hi - h->lo) * i / h->n), -2, f->pw + 2);
         double x1 = clampd(px_of(f, h->lo + (h->hi - h->lo) * (i + 1) / h->n), -2, f->pw + 2);
         double top = clampd(py_of(f, (double)count[i]), -2, f->ph + 2);
-        svg_adds(b, "<rect x=\"");
+        ck_sb_adds(b, "<rect x=\"");
         svg_num(b, x0);
-        svg_adds(b, "\" y=\"");
+        ck_sb_adds(b, "\" y=\"");
         svg_num(b, fmin(top, base));
-        svg_adds(b, "\" width=\"");
+        ck_sb_adds(b, "\" width=\"");
         svg_num(b, x1 - x0);
-        svg_adds(b, "\" height=\"");
+        ck_sb_adds(b, "\" height=\"");
         svg_num(b, fabs(base - top));
-        svg_adds(b, "\"/>\n");
+        ck_sb_adds(b, "\"/>\n");
     }
-    svg_adds(b, "</g>\n");
+    ck_sb_adds(b, "</g>\n");
 }
 
 /* ---- legend ---- */
 
-static void draw_legend(struct svg *b, const struct frame *f, const struct cnote_series *s,
+static void draw_legend(struct ck_sbuf *b, const struct frame *f, const struct cnote_series *s,
                         int nseries, const char *const *colors)
 {
     int n = 0;
@@ -780,46 +751,46 @@ static void draw_legend(struct svg *b, const struct frame *f, const struct cnote
         return;
     double lh = 18, w = 40 + chars * CHAR_W, h = 8 + n * lh;
     double x = f->left + f->pw - w - 8, y = f->top + 8;
-    svg_adds(b, "<g class=\"cn-legend\">\n<rect x=\"");
+    ck_sb_adds(b, "<g class=\"cn-legend\">\n<rect x=\"");
     svg_num(b, x);
-    svg_adds(b, "\" y=\"");
+    ck_sb_adds(b, "\" y=\"");
     svg_num(b, y);
-    svg_adds(b, "\" width=\"");
+    ck_sb_adds(b, "\" width=\"");
     svg_num(b, w);
-    svg_adds(b, "\" height=\"");
+    ck_sb_adds(b, "\" height=\"");
     svg_num(b, h);
-    svg_adds(b, "\" fill=\"#fff\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n");
+    ck_sb_adds(b, "\" fill=\"#fff\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n");
     int j = 0;
     for (int k = 0; k < nseries; k++) {
         if (!colors[k] || !has_text(s[k].label))
             continue;
         double cy = y + 4 + lh * (j++ + 0.5);
         if (s[k].kind == CNOTE_SCATTER) {
-            svg_adds(b, "<circle cx=\"");
+            ck_sb_adds(b, "<circle cx=\"");
             svg_num(b, x + 18);
-            svg_adds(b, "\" cy=\"");
+            ck_sb_adds(b, "\" cy=\"");
             svg_num(b, cy);
-            svg_adds(b, "\" r=\"3.5\"");
+            ck_sb_adds(b, "\" r=\"3.5\"");
             attr_color(b, "fill", colors[k]);
         } else if (s[k].kind == CNOTE_HIST) {
-            svg_adds(b, "<rect x=\"");
+            ck_sb_adds(b, "<rect x=\"");
             svg_num(b, x + 11);
-            svg_adds(b, "\" y=\"");
+            ck_sb_adds(b, "\" y=\"");
             svg_num(b, cy - 5);
-            svg_adds(b, "\" width=\"14\" height=\"10\"");
+            ck_sb_adds(b, "\" width=\"14\" height=\"10\"");
             attr_color(b, "fill", colors[k]);
         } else {
-            svg_adds(b, "<path d=\"M");
+            ck_sb_adds(b, "<path d=\"M");
             svg_num(b, x + 8);
-            svg_adds(b, " ");
+            ck_sb_adds(b, " ");
             svg_num(b, cy);
-            svg_adds(b, "h20\" stroke-width=\"2\"");
+            ck_sb_adds(b, "h20\" stroke-width=\"2\"");
             attr_color(b, "stroke", colors[k]);
         }
-        svg_adds(b, "/>\n");
+        ck_sb_adds(b, "/>\n");
         text_el(b, x + 34, cy + 4, "fill=\"#222\"", s[k].label, 40);
     }
-    svg_adds(b, "</g>\n");
+    ck_sb_adds(b, "</g>\n");
 }
 
 /* ---- plot() ---- */
@@ -914,7 +885,7 @@ static int bins_make(struct bins *h, const struct cnote_series *s, int nseries, 
     return 0;
 }
 
-static char *finish(struct svg *b, size_t *len)
+static char *finish(struct ck_sbuf *b, size_t *len)
 {
     if (b->failed) {
         free(b->p);
@@ -929,7 +900,7 @@ char *ck_plot_svg(const struct cnote_series *s, int nseries, const struct cnote_
                   size_t *len, long *points)
 {
     static const struct cnote_plot_opts defaults;
-    struct svg b = {0};
+    struct ck_sbuf b = {0};
     struct frame f = {0};
     struct bins h = {0};
     struct axis *ax = NULL, *ay = NULL;
@@ -1013,10 +984,10 @@ char *ck_plot_svg(const struct cnote_series *s, int nseries, const struct cnote_
             draw_line(&b, &f, &s[k], colors[k]);
         }
     }
-    svg_adds(&b, "</svg>\n");
+    ck_sb_adds(&b, "</svg>\n");
     if (o->legend >= 0)
         draw_legend(&b, &f, s, nseries, colors);
-    svg_adds(&b, "</svg>\n");
+    ck_sb_adds(&b, "</svg>\n");
     if (points)
         *points = drawn;
 out:
@@ -1057,7 +1028,7 @@ char *ck_plot_heatmap_svg(const double *a, int rows, int cols, const struct cnot
                           size_t *len)
 {
     static const struct cnote_plot_opts defaults;
-    struct svg b = {0};
+    struct ck_sbuf b = {0};
     struct frame f = {.yflip = 1};
     struct axis *ax = NULL, *ay = NULL, *ac = NULL;
     double *mean = NULL;
@@ -1156,17 +1127,17 @@ char *ck_plot_heatmap_svg(const double *a, int rows, int cols, const struct cnot
                 svg_printf(&b, "M%ld %ldh%ldv1h-%ldz", start, i, j - start + 1, j - start + 1);
             }
         if (open)
-            svg_adds(&b, "\"/>\n");
+            ck_sb_adds(&b, "\"/>\n");
     }
-    svg_adds(&b, "</svg>\n");
+    ck_sb_adds(&b, "</svg>\n");
 
     /* colour bar: RAMP_N bands, its own ticks */
     double bx = f.left + f.pw + 14;
-    svg_adds(&b, "<svg class=\"cn-colorbar\" x=\"");
+    ck_sb_adds(&b, "<svg class=\"cn-colorbar\" x=\"");
     svg_num(&b, bx);
-    svg_adds(&b, "\" y=\"");
+    ck_sb_adds(&b, "\" y=\"");
     svg_num(&b, f.top);
-    svg_adds(&b, "\" width=\"14\" height=\"");
+    ck_sb_adds(&b, "\" width=\"14\" height=\"");
     svg_num(&b, f.ph);
     svg_printf(&b,
                "\" viewBox=\"0 0 1 %d\" preserveAspectRatio=\"none\" "
@@ -1177,17 +1148,17 @@ char *ck_plot_heatmap_svg(const double *a, int rows, int cols, const struct cnot
         svg_printf(&b, "<rect y=\"%d\" width=\"1\" height=\"1\" fill=\"%s\"/>\n", RAMP_N - 1 - q,
                    hex);
     }
-    svg_adds(&b, "</svg>\n<g class=\"cn-cticks\" fill=\"#333\">\n");
+    ck_sb_adds(&b, "</svg>\n<g class=\"cn-cticks\" fill=\"#333\">\n");
     for (int i = 0; i < ac->n; i++) {
         double y = f.top + f.ph - (ac->t[i] - vlo) / (vhi - vlo) * f.ph;
-        svg_adds(&b, "<path stroke=\"#777\" d=\"M");
+        ck_sb_adds(&b, "<path stroke=\"#777\" d=\"M");
         svg_num(&b, bx + 14);
-        svg_adds(&b, " ");
+        ck_sb_adds(&b, " ");
         svg_num(&b, y);
-        svg_adds(&b, "h4\"/>\n");
+        ck_sb_adds(&b, "h4\"/>\n");
         text_el(&b, bx + 21, y + 4, NULL, ac->lab[i], LABEL_MAX);
     }
-    svg_adds(&b, "</g>\n</svg>\n");
+    ck_sb_adds(&b, "</g>\n</svg>\n");
 out:
     free(ax);
     free(ay);

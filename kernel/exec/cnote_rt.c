@@ -17,82 +17,51 @@
 #include "../include/cnote.h"
 #include "ck_frame.h"
 #include "ck_rt.h"
+#include "ck_sbuf.h"
 #include "exec.h"
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    int failed;
-};
-
-static void sb_add(struct sbuf *b, const void *d, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_adds(struct sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* JSON string literal of n bytes (invalid UTF-8 is left for the front to repair). */
-static void sb_json_str(struct sbuf *b, const char *s, size_t n)
+static void sb_json_str(struct ck_sbuf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    sb_add(b, "\"", 1);
+    ck_sb_add(b, "\"", 1);
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        sb_add(b, s + run, i - run);
+        ck_sb_add(b, s + run, i - run);
         run = i + 1;
         char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
         switch (c) {
         case '"':
-            sb_add(b, "\\\"", 2);
+            ck_sb_add(b, "\\\"", 2);
             break;
         case '\\':
-            sb_add(b, "\\\\", 2);
+            ck_sb_add(b, "\\\\", 2);
             break;
         case '\n':
-            sb_add(b, "\\n", 2);
+            ck_sb_add(b, "\\n", 2);
             break;
         case '\t':
-            sb_add(b, "\\t", 2);
+            ck_sb_add(b, "\\t", 2);
             break;
         case '\r':
-            sb_add(b, "\\r", 2);
+            ck_sb_add(b, "\\r", 2);
             break;
         default:
-            sb_add(b, esc, 6);
+            ck_sb_add(b, esc, 6);
         }
     }
-    sb_add(b, s + run, n - run);
-    sb_add(b, "\"", 1);
+    ck_sb_add(b, s + run, n - run);
+    ck_sb_add(b, "\"", 1);
 }
 
-static void sb_base64(struct sbuf *b, const unsigned char *d, size_t n)
+static void sb_base64(struct ck_sbuf *b, const unsigned char *d, size_t n)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char out[4];
-    sb_add(b, "\"", 1);
+    ck_sb_add(b, "\"", 1);
     for (size_t i = 0; i < n; i += 3) {
         unsigned v = (unsigned)d[i] << 16;
         if (i + 1 < n)
@@ -103,9 +72,9 @@ static void sb_base64(struct sbuf *b, const unsigned char *d, size_t n)
         out[1] = tbl[(v >> 12) & 63];
         out[2] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
         out[3] = i + 2 < n ? tbl[v & 63] : '=';
-        sb_add(b, out, 4);
+        ck_sb_add(b, out, 4);
     }
-    sb_add(b, "\"", 1);
+    ck_sb_add(b, "\"", 1);
 }
 
 static int is_text_mime(const char *mime)
@@ -117,36 +86,36 @@ static int is_text_mime(const char *mime)
 
 int ck_rt_publish(const char *msg_type, const char *id, const struct ck_mime_part *parts, int n)
 {
-    struct sbuf b = {0};
+    struct ck_sbuf b = {0};
     int rc = -1;
     if (!msg_type || !parts || n < 1)
         return -1;
     for (int i = 0; i < n; i++)
         if (!parts[i].mime || (!parts[i].data && parts[i].len))
             return -1;
-    sb_adds(&b, "{\"msg_type\":");
+    ck_sb_adds(&b, "{\"msg_type\":");
     sb_json_str(&b, msg_type, strlen(msg_type));
-    sb_adds(&b, ",\"content\":{\"data\":{");
+    ck_sb_adds(&b, ",\"content\":{\"data\":{");
     for (int i = 0; i < n; i++) {
         const char *mime = parts[i].mime;
         if (i)
-            sb_adds(&b, ",");
+            ck_sb_adds(&b, ",");
         sb_json_str(&b, mime, strlen(mime));
-        sb_adds(&b, ":");
+        ck_sb_adds(&b, ":");
         if (strcmp(mime, "application/json") == 0 || strstr(mime, "+json"))
-            sb_add(&b, parts[i].data, parts[i].len); /* a JSON value; the front validates it */
+            ck_sb_add(&b, parts[i].data, parts[i].len); /* a JSON value; the front validates it */
         else if (is_text_mime(mime))
             sb_json_str(&b, parts[i].data, parts[i].len);
         else
             sb_base64(&b, parts[i].data, parts[i].len);
     }
-    sb_adds(&b, "},\"metadata\":{}");
+    ck_sb_adds(&b, "},\"metadata\":{}");
     if (id) {
-        sb_adds(&b, ",\"transient\":{\"display_id\":");
+        ck_sb_adds(&b, ",\"transient\":{\"display_id\":");
         sb_json_str(&b, id, strlen(id));
-        sb_adds(&b, "}");
+        ck_sb_adds(&b, "}");
     }
-    sb_adds(&b, "}}");
+    ck_sb_adds(&b, "}}");
     if (!b.failed)
         rc = ck_exec_send_wait(CKF_DISPLAY, b.p, b.len, CKF_ACK);
     free(b.p);
@@ -295,7 +264,7 @@ static int mat_index(int n, int k)
 
 static void display_matrix_of(const void *a, int is_float, int rows, int cols)
 {
-    struct sbuf html = {0}, text = {0};
+    struct ck_sbuf html = {0}, text = {0};
     char tmp[64];
     if (rows < 0 || cols < 0 || (!a && rows && cols))
         return;
@@ -320,56 +289,56 @@ static void display_matrix_of(const void *a, int is_float, int rows, int cols)
         }
 
     snprintf(tmp, sizeof tmp, "%d x %d", rows, cols);
-    sb_adds(&html, "<table class=\"cnote-matrix\"><caption>");
-    sb_adds(&html, tmp);
-    sb_adds(&html, "</caption>\n<thead><tr><th></th>");
+    ck_sb_adds(&html, "<table class=\"cnote-matrix\"><caption>");
+    ck_sb_adds(&html, tmp);
+    ck_sb_adds(&html, "</caption>\n<thead><tr><th></th>");
     for (int c = 0; c < sc; c++) {
         int ci = mat_index(cols, c);
         snprintf(tmp, sizeof tmp, "%d", ci);
-        sb_adds(&html, "<th>");
-        sb_adds(&html, ci < 0 ? "&#8943;" : tmp);
-        sb_adds(&html, "</th>");
+        ck_sb_adds(&html, "<th>");
+        ck_sb_adds(&html, ci < 0 ? "&#8943;" : tmp);
+        ck_sb_adds(&html, "</th>");
     }
-    sb_adds(&html, "</tr></thead>\n<tbody>\n");
+    ck_sb_adds(&html, "</tr></thead>\n<tbody>\n");
     for (int r = 0; r < sr; r++) {
         int ri = mat_index(rows, r);
         snprintf(tmp, sizeof tmp, "%d", ri);
-        sb_adds(&html, "<tr><th>");
-        sb_adds(&html, ri < 0 ? "&#8942;" : tmp);
-        sb_adds(&html, "</th>");
+        ck_sb_adds(&html, "<tr><th>");
+        ck_sb_adds(&html, ri < 0 ? "&#8942;" : tmp);
+        ck_sb_adds(&html, "</th>");
         for (int c = 0; c < sc; c++) {
             int ci = mat_index(cols, c);
-            sb_adds(&html, "<td>");
+            ck_sb_adds(&html, "<td>");
             /* the numbers are printf output: nothing to escape */
-            sb_adds(&html, ri < 0   ? (ci < 0 ? "&#8945;" : "&#8942;")
-                           : ci < 0 ? "&#8943;"
-                                    : cell[r * sc + c]);
-            sb_adds(&html, "</td>");
+            ck_sb_adds(&html, ri < 0   ? (ci < 0 ? "&#8945;" : "&#8942;")
+                              : ci < 0 ? "&#8943;"
+                                       : cell[r * sc + c]);
+            ck_sb_adds(&html, "</td>");
         }
-        sb_adds(&html, "</tr>\n");
+        ck_sb_adds(&html, "</tr>\n");
     }
-    sb_adds(&html, "</tbody></table>");
+    ck_sb_adds(&html, "</tbody></table>");
 
     /* text/plain, numpy-like: [[1 2 ... 9]\n [...]] */
     snprintf(tmp, sizeof tmp, "%d x %d\n", rows, cols);
-    sb_adds(&text, tmp);
+    ck_sb_adds(&text, tmp);
     if (!sr || !sc)
-        sb_adds(&text, "[]");
+        ck_sb_adds(&text, "[]");
     for (int r = 0; r < sr && sc; r++) {
-        sb_adds(&text, r ? "\n [" : "[[");
+        ck_sb_adds(&text, r ? "\n [" : "[[");
         if (mat_index(rows, r) < 0) {
-            sb_adds(&text, "...");
+            ck_sb_adds(&text, "...");
             continue;
         }
         for (int c = 0; c < sc; c++) {
             const char *v = cell[r * sc + c];
             if (c)
-                sb_adds(&text, " ");
+                ck_sb_adds(&text, " ");
             for (size_t pad = strlen(v); pad < width; pad++)
-                sb_adds(&text, " ");
-            sb_adds(&text, v);
+                ck_sb_adds(&text, " ");
+            ck_sb_adds(&text, v);
         }
-        sb_adds(&text, r == sr - 1 ? "]]" : "]");
+        ck_sb_adds(&text, r == sr - 1 ? "]]" : "]");
     }
     if (!html.failed && !text.failed) {
         struct ck_mime_part parts[2] = {{"text/html", html.p, html.len},
@@ -422,25 +391,25 @@ static void fmt_seconds(char *out, size_t n, double s)
         snprintf(out, n, "%d h %02d min", (int)(s / 3600), (int)s / 60 % 60);
 }
 
-static void sb_html_text(struct sbuf *b, const char *s)
+static void sb_html_text(struct ck_sbuf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '&')
-            sb_adds(b, "&amp;");
+            ck_sb_adds(b, "&amp;");
         else if (*s == '<')
-            sb_adds(b, "&lt;");
+            ck_sb_adds(b, "&lt;");
         else if (*s == '>')
-            sb_adds(b, "&gt;");
+            ck_sb_adds(b, "&gt;");
         else if (*s == '"')
-            sb_adds(b, "&quot;");
+            ck_sb_adds(b, "&quot;");
         else
-            sb_add(b, s, 1);
+            ck_sb_add(b, s, 1);
     }
 }
 
 static void progress_send(struct cnote_progress *p, const char *msg_type, int final)
 {
-    struct sbuf html = {0}, text = {0};
+    struct ck_sbuf html = {0}, text = {0};
     char num[96], secs[32], eta[48] = "";
     double now = progress_clock(), elapsed = now - p->start;
     double frac = p->total > 0 ? (double)p->done / (double)p->total : 0;
@@ -457,20 +426,20 @@ static void progress_send(struct cnote_progress *p, const char *msg_type, int fi
         snprintf(num, sizeof num, "%ld", p->done);
 
     if (p->label && *p->label) {
-        sb_adds(&text, p->label);
-        sb_adds(&text, ": ");
+        ck_sb_adds(&text, p->label);
+        ck_sb_adds(&text, ": ");
     }
-    sb_adds(&html, "<div class=\"cnote-progress\" style=\"font-family:monospace\">");
+    ck_sb_adds(&html, "<div class=\"cnote-progress\" style=\"font-family:monospace\">");
     if (p->label && *p->label) {
         sb_html_text(&html, p->label);
-        sb_adds(&html, " ");
+        ck_sb_adds(&html, " ");
     }
     if (p->total > 0) {
         int filled = (int)(frac * 30 + 0.5);
-        sb_adds(&text, "[");
+        ck_sb_adds(&text, "[");
         for (int i = 0; i < 30; i++)
-            sb_adds(&text, i < filled ? "#" : " ");
-        sb_adds(&text, "] ");
+            ck_sb_adds(&text, i < filled ? "#" : " ");
+        ck_sb_adds(&text, "] ");
         char bar[256];
         snprintf(bar, sizeof bar,
                  "<span style=\"display:inline-block;width:16em;height:0.9em;"
@@ -478,16 +447,16 @@ static void progress_send(struct cnote_progress *p, const char *msg_type, int fi
                  "<span style=\"display:block;height:100%%;width:%.1f%%;background:#0072b2\">"
                  "</span></span> ",
                  frac * 100);
-        sb_adds(&html, bar);
+        ck_sb_adds(&html, bar);
     }
     char tail[200];
     snprintf(tail, sizeof tail, "%s%s %s%s%s", num, p->total > 0 ? "" : " done",
              final ? "in " : "(", secs, final ? "" : eta);
     if (!final)
         snprintf(tail + strlen(tail), sizeof tail - strlen(tail), ")");
-    sb_adds(&text, tail);
-    sb_adds(&html, tail);
-    sb_adds(&html, "</div>");
+    ck_sb_adds(&text, tail);
+    ck_sb_adds(&html, tail);
+    ck_sb_adds(&html, "</div>");
     if (!html.failed && !text.failed) {
         struct ck_mime_part parts[2] = {{"text/html", html.p, html.len},
                                         {"text/plain", text.p, text.len}};
@@ -543,7 +512,7 @@ void progress_end(struct cnote_progress *p)
     free(p);
 }
 
-static void char_literal(struct sbuf *b, int c)
+static void char_literal(struct ck_sbuf *b, int c)
 {
     char tmp[16];
     if (c == '\'' || c == '\\')
@@ -558,107 +527,107 @@ static void char_literal(struct sbuf *b, int c)
         snprintf(tmp, sizeof tmp, "'%c'", c);
     else
         snprintf(tmp, sizeof tmp, "'\\x%02x'", (unsigned char)c);
-    sb_adds(b, tmp);
+    ck_sb_adds(b, tmp);
 }
 
-static void string_literal(struct sbuf *b, const char *s)
+static void string_literal(struct ck_sbuf *b, const char *s)
 {
     size_t max = 4096, i;
-    sb_adds(b, "\"");
+    ck_sb_adds(b, "\"");
     for (i = 0; s[i] && i < max; i++) {
         unsigned char c = (unsigned char)s[i];
         char tmp[8];
         if (c == '"' || c == '\\') {
             tmp[0] = '\\';
             tmp[1] = (char)c;
-            sb_add(b, tmp, 2);
+            ck_sb_add(b, tmp, 2);
         } else if (c == '\n') {
-            sb_adds(b, "\\n");
+            ck_sb_adds(b, "\\n");
         } else if (c == '\t') {
-            sb_adds(b, "\\t");
+            ck_sb_adds(b, "\\t");
         } else if (c < 0x20 || c == 0x7f) {
             snprintf(tmp, sizeof tmp, "\\x%02x", c);
-            sb_adds(b, tmp);
+            ck_sb_adds(b, tmp);
         } else {
-            sb_add(b, &s[i], 1);
+            ck_sb_add(b, &s[i], 1);
         }
     }
-    sb_adds(b, "\"");
+    ck_sb_adds(b, "\"");
     if (s[i])
-        sb_adds(b, "...");
+        ck_sb_adds(b, "...");
 }
 
 void __ck_show(int kind, const char *tname, const char *declared, const void *v, size_t size)
 {
-    struct sbuf b = {0};
+    struct ck_sbuf b = {0};
     char tmp[128];
     switch (kind) {
     case __CK_VOID:
         return;
     case __CK_BOOL:
-        sb_adds(&b, *(const _Bool *)v ? "true" : "false");
+        ck_sb_adds(&b, *(const _Bool *)v ? "true" : "false");
         break;
     case __CK_CHAR:
         char_literal(&b, *(const char *)v);
         break;
     case __CK_SCHAR:
         snprintf(tmp, sizeof tmp, "%d", *(const signed char *)v);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_UCHAR:
         snprintf(tmp, sizeof tmp, "%u", *(const unsigned char *)v);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_SHORT:
         snprintf(tmp, sizeof tmp, "%d", *(const short *)v);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_USHORT:
         snprintf(tmp, sizeof tmp, "%u", *(const unsigned short *)v);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_INT:
         snprintf(tmp, sizeof tmp, "%d", *(const int *)v);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_UINT:
         snprintf(tmp, sizeof tmp, "%u", *(const unsigned *)v);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_LONG:
         snprintf(tmp, sizeof tmp, "%ld", *(const long *)v);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_ULONG:
         snprintf(tmp, sizeof tmp, "%lu", *(const unsigned long *)v);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_LLONG:
         snprintf(tmp, sizeof tmp, "%lld", *(const long long *)v);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_ULLONG:
         snprintf(tmp, sizeof tmp, "%llu", *(const unsigned long long *)v);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_FLOAT:
         fmt_real(tmp, sizeof tmp, *(const float *)v, FLT_DECIMAL_DIG);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_DOUBLE:
         fmt_real(tmp, sizeof tmp, *(const double *)v, DBL_DECIMAL_DIG);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_LDOUBLE:
         fmt_real(tmp, sizeof tmp, *(const long double *)v, 21);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     case __CK_STR: {
         const char *s = *(const char *const *)v;
         if (s)
             string_literal(&b, s);
         else
-            sb_adds(&b, "(char *) NULL");
+            ck_sb_adds(&b, "(char *) NULL");
         break;
     }
     case __CK_PTR: {
@@ -666,13 +635,13 @@ void __ck_show(int kind, const char *tname, const char *declared, const void *v,
         snprintf(tmp, sizeof tmp, "(%s) %p", declared ? declared : tname ? tname : "pointer", p);
         if (!p)
             snprintf(tmp, sizeof tmp, "(%s) NULL", declared ? declared : tname ? tname : "pointer");
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     }
     default: {
         const char *what = kind == __CK_STRUCT ? "struct" : kind == __CK_UNION ? "union" : "value";
         snprintf(tmp, sizeof tmp, "<%s: %zu bytes>", declared ? declared : what, size);
-        sb_adds(&b, tmp);
+        ck_sb_adds(&b, tmp);
         break;
     }
     }
