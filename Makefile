@@ -16,7 +16,7 @@ endif
 
 CC ?= cc
 PKGS := libzmq jansson libcrypto
-SERVER_PKGS := $(PKGS) libwebsockets libuv sqlite3
+SERVER_PKGS := $(PKGS) libwebsockets libuv sqlite3 libcurl yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SERVER_LIBS := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null)
@@ -64,7 +64,8 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 ALL_C := $(shell find proto kernel server tests bench -name '*.c' -o -name '*.h' 2>/dev/null)
 
 .PHONY: all test unit unit-asan fuzz integration node browser run setup fmt fmt-check clean \
-        install-kernelspec bench bench-ws bench-compute web web-test e2e bench-web
+        install-kernelspec bench bench-ws bench-compute web web-test e2e bench-web \
+        k8s-images k8s-e2e
 SHARE := $(BUILD)/share/cnote
 SHARE_FILES := $(SHARE)/include/cnote.h $(SHARE)/kernelspec/logo-32x32.png \
 	$(SHARE)/kernelspec/logo-64x64.png $(SHARE)/kernelspec/logo-svg.svg
@@ -216,6 +217,16 @@ test: setup
 	$(Q)$(STAGE) node $(SUB) node
 	$(Q)$(STAGE) browser $(SUB) browser
 	$(Q)$(STAGE) e2e $(SUB) e2e
+	$(Q)$(STAGE) k8s-images $(SUB) k8s-images
+	$(Q)$(STAGE) k8s $(SUB) k8s-e2e
+
+# Kubernetes: the images' package lists resolve on this Debian release (no container engine
+# here); the manifests, the golden pods and cnote's pods against a real kube-apiserver built
+# from the Go module proxy, with the process kubelet (scripts/run-k8s-e2e.sh)
+k8s-images:
+	$(Q)tests/k8s/test_images.sh
+k8s-e2e: all install-kernelspec
+	$(Q)scripts/run-k8s-e2e.sh
 
 # the server with the web app on http://127.0.0.1:8888/ (notebooks in CNOTE_ROOT, default .);
 # it prints the URL with its token

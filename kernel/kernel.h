@@ -8,6 +8,10 @@
 
 struct kernel_opts {
     const char *connection_file;
+    const char *connection_env;    /* or: the connection file's JSON in this environment variable
+                                    * (a Kubernetes Secret key handed to the pod as env) */
+    const char *ip_env;            /* when set and non-empty, this variable's value replaces the
+                                    * connection's ip (the pod IP, from the downward API) */
     const char *exec_path;         /* cnote-exec binary */
     const char *include_dir;       /* directory holding cnote.h */
     const char *cc;                /* compiler: "gcc" (default), "clang" or a path */

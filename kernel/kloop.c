@@ -2522,11 +2522,25 @@ int kloop_run(const struct kernel_opts *o)
     snprintf(k->cc, sizeof k->cc, "%s", o->cc);
     k->memlimit = o->memlimit;
 
-    rc = jp_conn_load(o->connection_file, &k->conn, why, sizeof why);
+    if (o->connection_env) {
+        const char *text = getenv(o->connection_env);
+        rc = text ? jp_conn_parse(text, strlen(text), &k->conn, why, sizeof why) : JP_EINVAL;
+        if (!text)
+            snprintf(why, sizeof why, "the variable is not set");
+    } else
+        rc = jp_conn_load(o->connection_file, &k->conn, why, sizeof why);
     if (rc) {
         jp_log(JP_LOG_ERROR, "kernel", "bad connection file path=%s reason=\"%s\"",
-               o->connection_file, why);
+               o->connection_env ? o->connection_env : o->connection_file, why);
         goto out;
+    }
+    const char *pod_ip = o->ip_env ? getenv(o->ip_env) : NULL;
+    if (pod_ip && *pod_ip) {
+        if (strlen(pod_ip) >= sizeof k->conn.ip) {
+            jp_log(JP_LOG_ERROR, "kernel", "ip too long var=%s", o->ip_env);
+            goto out;
+        }
+        snprintf(k->conn.ip, sizeof k->conn.ip, "%s", pod_ip);
     }
     k->signer = jp_signer_new(k->conn.key, k->conn.key_len, 1 << 16);
     if (!k->signer || jp_session_init(&k->ss, "cnote"))

@@ -158,17 +158,23 @@ int main(int argc, char **argv)
             o.connection_file = argv[++i];
         else if (strncmp(argv[i], "--connection-file=", 18) == 0)
             o.connection_file = argv[i] + 18;
+        else if (strcmp(argv[i], "--connection-env") == 0 && i + 1 < argc)
+            o.connection_env = argv[++i];
+        else if (strcmp(argv[i], "--ip-env") == 0 && i + 1 < argc)
+            o.ip_env = argv[++i];
         else if (strcmp(argv[i], "--version") == 0) {
             printf("cnote-kernel 0.1.0\n");
             return 0;
         } else {
-            fprintf(stderr, "usage: cnote-kernel -f CONNECTION_FILE | install [--user | --prefix "
-                            "DIR | --sys-prefix]\n");
+            fprintf(stderr,
+                    "usage: cnote-kernel -f CONNECTION_FILE | --connection-env VAR [--ip-env "
+                    "VAR] | install [--user | --prefix DIR | --sys-prefix]\n");
             return 2;
         }
     }
-    if (!o.connection_file) {
-        fprintf(stderr, "cnote-kernel: -f CONNECTION_FILE is required\n");
+    if (!o.connection_file == !o.connection_env) {
+        fprintf(stderr, "cnote-kernel: one of -f CONNECTION_FILE or --connection-env VAR is "
+                        "required\n");
         return 2;
     }
     const char *e = getenv("CNOTE_EXEC");

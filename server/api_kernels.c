@@ -49,6 +49,15 @@ static void location(struct srv *s, struct srv_resp *resp, const char *id)
     srv_header_add(resp, "Location", loc);
 }
 
+/* A pod kernel is up: 201 with its model, as for a local one. */
+static void kernel_started(struct srv *s, const char *id, const char *session_id,
+                           struct srv_resp *resp)
+{
+    (void)session_id;
+    location(s, resp, id);
+    srv_json(resp, 201, kmgr_model(s->kmgr, id));
+}
+
 /* Is env name `name` in the comma list `allow` ("X*" entries are prefixes)? */
 static int env_allowed(const char *allow, const char *name)
 {
@@ -187,6 +196,9 @@ int api_kernels(struct srv_req *r, struct srv_resp *resp)
         return 0;
     }
     srv_persist_kernel(s, id);
+    int waiting = srv_wait_remote(r, id, NULL, kernel_started);
+    if (waiting)
+        return waiting;
     location(s, resp, id);
     srv_json(resp, 201, kmgr_model(s->kmgr, id));
     return 0;

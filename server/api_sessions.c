@@ -40,6 +40,33 @@ static json_t *model(struct srv *s, const struct session *x)
     return sessions_model(x, kmgr_model(s->kmgr, x->kernel_id));
 }
 
+/* A session's pod kernel is up: 201 with the session. */
+static void session_started(struct srv *s, const char *kernel_id, const char *session_id,
+                            struct srv_resp *resp)
+{
+    struct session *x = sessions_get(s->sessions, session_id);
+    (void)kernel_id;
+    if (!x) {
+        srv_error(resp, 500, "the session was deleted while its kernel started", NULL);
+        return;
+    }
+    location(s, resp, x->id);
+    srv_json(resp, 201, model(s, x));
+}
+
+static void shutdown_ignored(void *arg, int status, const char *kernel_id, const char *reason);
+
+/* A pod kernel failed to start: forget it (and its session), so nothing dead lingers. */
+void srv_remote_failed(struct srv *s, const char *kernel_id, const char *session_id)
+{
+    if (session_id && *session_id && sessions_get(s->sessions, session_id)) {
+        sessions_remove(s->sessions, session_id);
+        srv_persist_session(s, session_id);
+    }
+    if (kmgr_exists(s->kmgr, kernel_id))
+        kmgr_shutdown(s->kmgr, kernel_id, shutdown_ignored, NULL);
+}
+
 /* Start a kernel for a session: 0 and id, or an answer already written to resp. */
 static int start_kernel(struct srv *s, const char *name, const char *path, char id[37],
                         struct srv_resp *resp)
@@ -132,6 +159,9 @@ int api_sessions(struct srv_req *r, struct srv_resp *resp)
     }
     json_decref(body);
     srv_persist_session(s, x->id);
+    int waiting = srv_wait_remote(r, x->kernel_id, x->id, session_started);
+    if (waiting)
+        return waiting;
     location(s, resp, x->id);
     srv_json(resp, 201, model(s, x));
     return 0;

@@ -109,6 +109,9 @@ struct kernel {
     int adopting;    /* adopted and not yet answered */
     int restarts;    /* consecutive automatic restarts without an answer in between */
     int dead;        /* gave up: no process, no sockets, model kept */
+    int remote;      /* runs under the remote provisioner */
+    int launching;   /* remote: launched, not yet up */
+    int launches;    /* remote: launches so far */
     int closing;     /* removed: handles closing */
     enum stop_kind stop;
     enum stop_stage stage;
@@ -145,6 +148,8 @@ struct kmgr {
     uv_signal_t sigchld;
     uv_timer_t live_timer, drain_timer, cull_timer;
     int pending_closes;
+    struct kmgr_prov prov;
+    int prov_set, prov_all;
 };
 
 static void kernel_handle_exit(struct kernel *k, int wstatus);
@@ -385,6 +390,9 @@ static void kick_cb(uv_timer_t *t)
 
     for (int i = 0; i < JP_CH_COUNT && !k->closing; i++)
         chan_drain(k, (enum jp_channel)i);
+    /* waiters added by kmgr_wait_ready after the kernel was ready */
+    if (!k->closing && k->ready && !k->dead && k->stop == STOP_NONE && k->ready_waiters)
+        fire(k, &k->ready_waiters, 0, NULL);
 }
 
 /* A send may have consumed the socket's notification: drain this kernel on the next loop
@@ -1127,6 +1135,40 @@ static void ki_deadline_cb(uv_timer_t *t)
     fire(k, &k->ready_waiters, JP_ETIMEOUT, why);
 }
 
+/* A remote kernel: the provisioner starts it; kmgr_prov_up connects once it listens. */
+static int remote_launch(struct kernel *k, char *why, size_t whylen)
+{
+    struct kmgr *m = k->m;
+    struct kmgr_launch l;
+    int rc;
+
+    memset(&l, 0, sizeof l);
+    l.kernel_id = k->id;
+    l.kernel_name = k->name;
+    l.cwd = k->cwd;
+    l.env = k->env;
+    l.spec = k->spec;
+    l.key = k->conn.key;
+    l.n = k->launches;
+    for (int i = 0; i < JP_CH_COUNT; i++)
+        l.ports[i] = k->conn.ports[i];
+    kernel_disconnect(k);
+    if ((rc = m->prov.launch(m->prov.ctx, &l, why, whylen)) != 0)
+        return rc;
+    k->launches++;
+    for (int i = 0; i < JP_CH_COUNT; i++)
+        k->conn.ports[i] = l.ports[i];
+    k->launching = 1;
+    k->alive = 0;
+    k->ready = 0;
+    k->ki_answered = k->iopub_seen = 0;
+    k->stop = STOP_NONE;
+    k->hb_pending = k->hb_misses = 0;
+    set_state(k, "starting");
+    k->last_activity_us = jp_time_now_us();
+    return 0;
+}
+
 /* Launch (or relaunch) the kernel's process with its connection file; with newports the
  * ports are chosen again and the file rewritten (same key). The sockets are recreated. */
 static int kernel_launch(struct kernel *k, int newports, char *why, size_t whylen)
@@ -1134,6 +1176,8 @@ static int kernel_launch(struct kernel *k, int newports, char *why, size_t whyle
     struct kmgr *m = k->m;
     int rc;
 
+    if (k->remote)
+        return remote_launch(k, why, whylen);
     if (newports) {
         if ((rc = pick_ports(m, k, k->conn.ports, why, whylen)) != 0)
             return rc;
@@ -1242,6 +1286,8 @@ static void kernel_remove(struct kernel *k)
         jp_log(JP_LOG_WARN, "kmgr", "cannot remove connection file path=%s error=\"%s\"",
                k->conn_path, strerror(errno));
     kernel_release(k);
+    if (k->remote)
+        k->m->prov.forget(k->m->prov.ctx, k->id);
     lifecycle(k, "removed");
     fire(k, &k->ready_waiters, JP_EIO, "kernel was shut down");
     fire(k, &k->stop_waiters, 0, NULL);
@@ -1270,14 +1316,25 @@ static void kernel_autorestart(struct kernel *k, const char *cause)
     kernel_die(k, JP_EDEAD, why);
 }
 
+static void kernel_handle_exit_why(struct kernel *k, int wstatus, const char *remote_cause);
+
 static void kernel_handle_exit(struct kernel *k, int wstatus)
 {
-    char cause[160];
+    kernel_handle_exit_why(k, wstatus, NULL);
+}
+
+static void kernel_handle_exit_why(struct kernel *k, int wstatus, const char *remote_cause)
+{
+    char cause[512];
     char why[512];
 
     if (k->closing || k->dead)
         return;
-    if (wstatus == -1)
+    if (remote_cause)
+        snprintf(cause, sizeof cause, "%s", remote_cause);
+    else if (k->remote && wstatus == -1)
+        snprintf(cause, sizeof cause, "kernel stopped answering heartbeats");
+    else if (wstatus == -1)
         snprintf(cause, sizeof cause, "kernel process is gone");
     else if (WIFSIGNALED(wstatus))
         snprintf(cause, sizeof cause, "kernel process killed by signal %d", WTERMSIG(wstatus));
@@ -1286,12 +1343,15 @@ static void kernel_handle_exit(struct kernel *k, int wstatus)
     jp_log(k->stop != STOP_NONE ? JP_LOG_INFO : JP_LOG_WARN, "kmgr",
            "kernel exited kernel_id=%s pid=%d cause=\"%s\"", k->id, (int)k->pid, cause);
     k->alive = 0;
+    k->launching = 0;
     k->pid = 0;
     k->ready = 0;
     uv_timer_stop(&k->ki_timer);
     uv_timer_stop(&k->ki_deadline);
     uv_timer_stop(&k->stop_timer);
     uv_timer_stop(&k->exit_timer);
+    if (k->remote && !remote_cause && k->stop == STOP_NONE)
+        k->m->prov.stop(k->m->prov.ctx, k->id); /* not answering: do not leave the pod running */
     if (k->stop == STOP_SHUTDOWN) {
         kernel_remove(k);
         return;
@@ -1309,6 +1369,11 @@ static void kernel_handle_exit(struct kernel *k, int wstatus)
         fire(k, &k->ready_waiters, JP_EDEAD, cause);
         if (!k->closing)
             kernel_remove(k);
+        return;
+    }
+    if (k->remote) {
+        kernel_disconnect(k);
+        kernel_die(k, JP_EDEAD, cause);
         return;
     }
     kernel_autorestart(k, cause);
@@ -1334,6 +1399,13 @@ static void stop_timer_cb(uv_timer_t *t)
 
     switch (k->stage) {
     case STAGE_REQUESTED:
+        if (k->remote) {
+            /* the pod goes away: kmgr_prov_exited ends the stop */
+            k->stage = STAGE_KILL;
+            k->m->prov.stop(k->m->prov.ctx, k->id);
+            uv_timer_start(&k->stop_timer, stop_timer_cb, 60000, 0);
+            return;
+        }
         if (k->pid <= 0) {
             kernel_handle_exit(k, -1);
             return;
@@ -1721,6 +1793,13 @@ static int kernel_take_spec(struct kernel *k, const struct kspec *s)
         return JP_ENOMEM;
     mode = json_string_value(json_object_get(s->spec, "interrupt_mode"));
     k->msg_interrupt = mode && strcmp(mode, "message") == 0;
+    if (k->m->prov_set) {
+        const char *pn = json_string_value(json_object_get(
+            json_object_get(json_object_get(s->spec, "metadata"), "kernel_provisioner"),
+            "provisioner_name"));
+        k->remote = k->m->prov_all || (pn && strcmp(pn, "cnote-kubernetes-provisioner") == 0);
+        k->msg_interrupt |= k->remote;
+    }
     return 0;
 }
 
@@ -1816,6 +1895,11 @@ static json_t *model_of(const struct kernel *k)
                   "execution_state", k->state, "connections", k->connections);
     if (o && k->reason[0])
         json_object_set_new(o, "reason", json_string(k->reason));
+    if (o && k->remote && k->m->prov.describe) {
+        json_t *d = k->m->prov.describe(k->m->prov.ctx, k->id);
+        if (d)
+            json_object_set_new(o, "launch", d);
+    }
     return o;
 }
 
@@ -1875,6 +1959,19 @@ int kmgr_list_write(struct kmgr *m, struct jp_buf *out)
         if (k->reason[0] &&
             ((rc = jp_buf_adds(out, ",\"reason\":")) || (rc = jp_buf_add_jstr(out, k->reason))))
             break;
+        if (k->remote && m->prov.describe) {
+            json_t *d = m->prov.describe(m->prov.ctx, k->id);
+            char *txt = d ? json_dumps(d, JSON_COMPACT) : NULL;
+            json_decref(d);
+            if (txt) {
+                rc = jp_buf_adds(out, ",\"launch\":");
+                if (rc == 0)
+                    rc = jp_buf_adds(out, txt);
+                free(txt);
+                if (rc)
+                    break;
+            }
+        }
         rc = jp_buf_add(out, "}", 1);
     }
     if (rc == 0)
@@ -2055,6 +2152,7 @@ int kmgr_record(struct kmgr *m, const char *id, struct kmgr_record *rec)
     rec->pid = k->alive ? k->pid : 0;
     snprintf(rec->connection_file, sizeof rec->connection_file, "%s", k->conn_path);
     snprintf(rec->cwd, sizeof rec->cwd, "%s", k->cwd);
+    rec->remote = k->remote;
     return 0;
 }
 
@@ -2083,6 +2181,24 @@ int kmgr_adopt(struct kmgr *m, const struct kmgr_record *rec, kmgr_done_fn done,
         goto fail;
     snprintf(k->conn_path, sizeof k->conn_path, "%s", rec->connection_file);
     snprintf(k->cwd, sizeof k->cwd, "%s", rec->cwd);
+    if (rec->remote) {
+        if (!m->prov_set) {
+            jp_log(JP_LOG_WARN, "kmgr",
+                   "cannot adopt a remote kernel without its provisioner kernel_id=%s", rec->id);
+            drop_waiters(&k->ready_waiters);
+            kernel_discard(k);
+            return JP_EINVAL;
+        }
+        k->remote = 1;
+        k->msg_interrupt = 1;
+        k->adopting = 1;
+        k->launching = 1;
+        k->launches = 1;
+        kernel_link(k);
+        jp_log(JP_LOG_INFO, "kmgr", "adopting remote kernel_id=%s name=%s", k->id, k->name);
+        m->prov.adopt(m->prov.ctx, k->id);
+        return 0;
+    }
     k->pid = rec->pid > 0 ? rec->pid : 0;
     k->is_child = k->pid > 0;
     k->own_group = k->pid > 0 && getpgid(k->pid) == k->pid;
@@ -2105,4 +2221,81 @@ fail:
     drop_waiters(&k->ready_waiters);
     kernel_discard(k);
     return rc;
+}
+
+/* ---- remote provisioners ---------------------------------------------------------------- */
+
+void kmgr_set_provisioner(struct kmgr *m, const struct kmgr_prov *prov, int all)
+{
+    if (!m)
+        return;
+    m->prov_set = prov && prov->launch && prov->stop && prov->adopt && prov->forget;
+    if (m->prov_set)
+        m->prov = *prov;
+    m->prov_all = m->prov_set && all;
+}
+
+int kmgr_is_remote(struct kmgr *m, const char *id)
+{
+    struct kernel *k = find(m, id);
+    return k && k->remote;
+}
+
+int kmgr_wait_ready(struct kmgr *m, const char *id, kmgr_done_fn done, void *arg)
+{
+    struct kernel *k = find(m, id);
+
+    if (!k || k->closing)
+        return JP_ENOENT;
+    if (add_waiter(&k->ready_waiters, done, arg) != 0)
+        return JP_ENOMEM;
+    if (k->ready && !k->dead)
+        uv_timer_start(&k->kick, kick_cb, 0, 0); /* fires it from the loop */
+    return 0;
+}
+
+int kmgr_prov_up(struct kmgr *m, const char *id, const char *ip)
+{
+    struct kernel *k = find(m, id);
+
+    if (!k || !k->remote || k->closing || !ip || !*ip || strlen(ip) >= sizeof k->conn.ip)
+        return JP_ENOENT;
+    if (!k->launching)
+        return 0;
+    snprintf(k->conn.ip, sizeof k->conn.ip, "%s", ip);
+    if (k->conn_path[0] && jp_conn_save(&k->conn, k->conn_path) != 0)
+        jp_log(JP_LOG_WARN, "kmgr", "cannot write connection file path=%s", k->conn_path);
+    k->launching = 0;
+    if (kernel_connect(k) != 0) {
+        kernel_handle_exit_why(k, -1, "cannot create the kernel's sockets");
+        return 0;
+    }
+    k->alive = 1;
+    jp_log(JP_LOG_INFO, "kmgr", "remote kernel up kernel_id=%s ip=%s", k->id, ip);
+    send_request(k, JP_CH_SHELL, "kernel_info_request", json_object());
+    uv_timer_start(&k->ki_timer, ki_timer_cb, KI_RETRY_MS, KI_RETRY_MS);
+    uv_timer_start(&k->ki_deadline, ki_deadline_cb, (uint64_t)m->kernel_info_timeout_ms, 0);
+    return 0;
+}
+
+int kmgr_prov_exited(struct kmgr *m, const char *id, const char *cause)
+{
+    struct kernel *k = find(m, id);
+
+    if (!k || !k->remote)
+        return JP_ENOENT;
+    if (k->closing || k->dead || (!k->alive && !k->launching && k->stop == STOP_NONE))
+        return 0;
+    if (k->adopting && !k->alive) {
+        /* adoption found nothing to adopt */
+        k->launching = 0;
+        snprintf(k->reason, sizeof k->reason, "%s", cause ? cause : "kernel pod is gone");
+        fire(k, &k->ready_waiters, JP_EDEAD, k->reason);
+        if (!k->closing)
+            kernel_remove(k);
+        return 0;
+    }
+    kernel_disconnect(k);
+    kernel_handle_exit_why(k, -1, cause && *cause ? cause : "kernel pod is gone");
+    return 0;
 }

@@ -147,7 +147,53 @@ struct kmgr_record {
     pid_t pid;
     char connection_file[4096];
     char cwd[4096];
+    int remote; /* runs under the remote provisioner (a Kubernetes pod) */
 };
+
+/* ---- remote provisioners ---------------------------------------------------------------
+ * A kernel can run somewhere else than a local child process (a Kubernetes pod: k8s_prov.c).
+ * kmgr still picks the ports and key and owns the ZeroMQ sockets; the provisioner makes the
+ * kernel run, says where it listens (kmgr_prov_up) and when it stopped (kmgr_prov_exited).
+ * Remote kernels are interrupted by message, are not restarted automatically when they die
+ * (the provisioner's reason is the kernel's), and their shutdown is shutdown_request, then
+ * prov->stop after shutdown_wait_ms. The provisioner's calls may come at any time on the loop
+ * (never from inside its own ops called by kmgr). */
+struct kmgr_launch {
+    const char *kernel_id;
+    const char *kernel_name;
+    const char *cwd;    /* working directory the server would use (an absolute path) */
+    const json_t *env;  /* the client's extra environment, or NULL */
+    const json_t *spec; /* kernel.json (its metadata may name a profile), or NULL */
+    const char *key;    /* the connection's HMAC key */
+    int ports[5];       /* out: shell, iopub, stdin, control, hb ports the kernel
+                         * will listen on (set by launch) */
+    int n;              /* launches of this kernel before this one */
+};
+struct kmgr_prov {
+    void *ctx;
+    /* Start the kernel; 0, or an error code with why (the start or restart then fails). */
+    int (*launch)(void *ctx, struct kmgr_launch *l, char *why, size_t whylen);
+    /* Stop what runs (delete the pod); report kmgr_prov_exited when it is gone. */
+    void (*stop)(void *ctx, const char *kernel_id);
+    /* After a server restart: find the kernel's pod; kmgr_prov_up or kmgr_prov_exited. */
+    void (*adopt)(void *ctx, const char *kernel_id);
+    /* The kernel is forgotten: remove everything left of it (pod, secret). */
+    void (*forget)(void *ctx, const char *kernel_id);
+    /* Launch details for the kernel model (new reference: {"stage", "message", ...}) or NULL. */
+    json_t *(*describe)(void *ctx, const char *kernel_id);
+};
+/* Use prov for every kernelspec (all) or only for kernelspecs whose metadata has
+ * kernel_provisioner.provisioner_name "cnote-kubernetes-provisioner". prov is copied. */
+void kmgr_set_provisioner(struct kmgr *m, const struct kmgr_prov *prov, int all);
+/* From the provisioner: the kernel listens on ip (the ports kmgr chose). 0 or JP_ENOENT. */
+int kmgr_prov_up(struct kmgr *m, const char *id, const char *ip);
+/* From the provisioner: the kernel is gone or could not start, with a reason for users. */
+int kmgr_prov_exited(struct kmgr *m, const char *id, const char *cause);
+/* Is this kernel remote? */
+int kmgr_is_remote(struct kmgr *m, const char *id);
+/* done fires when the kernel is ready (status 0) or its launch failed (with the reason); at
+ * once from the loop when it is ready already. 0, JP_ENOENT or JP_ENOMEM. */
+int kmgr_wait_ready(struct kmgr *m, const char *id, kmgr_done_fn done, void *arg);
 /* Fill rec for kernel id; 0 or JP_ENOENT. */
 int kmgr_record(struct kmgr *m, const char *id, struct kmgr_record *rec);
 /* Adopt a kernel a previous server started: reconnect with its connection file; done fires

@@ -22,6 +22,8 @@
 #include "http.h"
 #include "jp_log.h"
 #include "jp_time.h"
+#include "k8s_config.h"
+#include "k8s_prov.h"
 #include "kmgr.h"
 #include "kspecs.h"
 #include "sessions.h"
@@ -71,6 +73,15 @@ static const char usage[] =
     "  --web-dir DIR             the built web app (default <bin>/../web)     CNOTE_WEB_DIR\n"
     "  --autosave-seconds N      the web app's autosave, 0 = off (120)        "
     "CNOTE_AUTOSAVE_SECONDS\n"
+    "  --kernel-provisioner local|kubernetes  where kernels run (kubernetes when\n"
+    "                            --k8s-config is given)                       "
+    "CNOTE_KERNEL_PROVISIONER\n"
+    "  --k8s-config FILE         kernel pod profiles (YAML/JSON)              CNOTE_K8S_CONFIG\n"
+    "  --kubeconfig FILE         API server credentials (default: in-cluster,\n"
+    "                            else $KUBECONFIG or ~/.kube/config)          CNOTE_KUBECONFIG\n"
+    "  --k8s-context NAME --k8s-namespace NS  kubeconfig context, pod namespace\n"
+    "  --instance-id ID          label of this server's pods (host name)      CNOTE_INSTANCE_ID\n"
+    "  --k8s-user NAME           the user whose storage subPath pods mount    CNOTE_K8S_USER\n"
     "  --config FILE             JSON file with any of these options (keys as the long\n"
     "                            names with '_' for '-': {\"port\": 9000})      CNOTE_CONFIG\n"
     "  --log-level LEVEL         debug, info, warn, error                     CNOTE_LOG_LEVEL\n";
@@ -114,6 +125,13 @@ static const struct opt_def defs[] = {
     {"kernel-env-allow", 0, S(kernel_env_allow)},
     {"web-dir", 0, S(web_dir)},
     {"autosave-seconds", 1, S(autosave_seconds)},
+    {"kernel-provisioner", 0, S(kernel_provisioner)},
+    {"k8s-config", 0, S(k8s_config)},
+    {"kubeconfig", 0, S(kubeconfig)},
+    {"k8s-context", 0, S(k8s_context)},
+    {"k8s-namespace", 0, S(k8s_namespace)},
+    {"instance-id", 0, S(instance_id)},
+    {"k8s-user", 0, S(k8s_user)},
 };
 
 static int set_opt(struct srv_opts *o, const struct opt_def *d, const char *v)
@@ -379,6 +397,99 @@ static void load_session(void *ctx, const struct session *x)
     sessions_add(s->sessions, x->id, x->path, x->name, x->type, x->kernel_id);
 }
 
+/* The Kubernetes provisioner, when configured: 0, or -1 after saying why on stderr. */
+static int k8s_setup(struct srv *s)
+{
+    struct srv_opts *o = &s->o;
+    struct k8s_conn c;
+    struct k8s_http_opts ho;
+    struct k8s_profiles *profiles;
+    struct k8s_http *http;
+    char why[1024], host[64] = "";
+    int kube = strcmp(o->kernel_provisioner, "kubernetes") == 0;
+
+    if (o->kernel_provisioner[0] && !kube && strcmp(o->kernel_provisioner, "local") != 0) {
+        fprintf(stderr, "cnote-server: --kernel-provisioner must be local or kubernetes\n");
+        return -1;
+    }
+    if (!o->k8s_config[0]) {
+        if (kube) {
+            fprintf(stderr, "cnote-server: --kernel-provisioner kubernetes needs --k8s-config "
+                            "FILE (the kernel pod profiles)\n");
+            return -1;
+        }
+        return 0;
+    }
+    if (!(profiles = k8s_profiles_load(o->k8s_config, why, sizeof why))) {
+        fprintf(stderr, "cnote-server: %s: %s\n", o->k8s_config, why);
+        return -1;
+    }
+    memset(&c, 0, sizeof c);
+    if (k8s_conn_auto(o->kubeconfig[0] ? o->kubeconfig : NULL,
+                      o->k8s_context[0] ? o->k8s_context : NULL, &c, why, sizeof why) != 0) {
+        fprintf(stderr, "cnote-server: Kubernetes credentials: %s\n", why);
+        k8s_profiles_free(profiles);
+        return -1;
+    }
+    memset(&ho, 0, sizeof ho);
+    ho.server = c.server;
+    ho.ca_file = c.ca_file;
+    ho.ca_pem = c.ca_pem;
+    ho.ca_len = c.ca_pem_len;
+    ho.insecure = c.insecure_skip_tls_verify;
+    ho.token = c.token;
+    ho.token_file = c.token_file;
+    ho.cert_file = c.client_cert_file;
+    ho.key_file = c.client_key_file;
+    ho.cert_pem = c.client_cert_pem;
+    ho.cert_len = c.client_cert_pem_len;
+    ho.key_pem = c.client_key_pem;
+    ho.key_len = c.client_key_pem_len;
+    ho.username = c.username;
+    ho.password = c.password;
+    http = k8s_http_new(s->loop, &ho, why, sizeof why);
+    if (!http) {
+        fprintf(stderr, "cnote-server: Kubernetes API %s: %s\n", c.server, why);
+        k8s_conn_free(&c);
+        k8s_profiles_free(profiles);
+        return -1;
+    }
+    struct k8s_prov_opts po = {0};
+    const char *pns = k8s_profiles_namespace(profiles);
+    char ns[64];
+    snprintf(ns, sizeof ns, "%s",
+             o->k8s_namespace[0] ? o->k8s_namespace
+             : pns && *pns       ? pns
+                                 : c.namespace);
+    if (!o->instance_id[0]) {
+        gethostname(host, sizeof host - 1);
+        for (char *p = host; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+                  *p == '_' || (*p >= 'A' && *p <= 'Z')))
+                *p = '-';
+    }
+    po.namespace = ns;
+    po.instance = o->instance_id[0] ? o->instance_id : host[0] ? host : "cnote";
+    po.user = o->k8s_user[0] ? o->k8s_user : "default";
+    char root[PATH_MAX];
+    po.root = realpath(o->root[0] ? o->root : ".", root) ? root : o->root;
+    /* --kernel-provisioner local with a --k8s-config: only kernelspecs that name the Kubernetes
+     * provisioner run in pods */
+    s->k8s = k8s_prov_new(s->loop, s->kmgr, http, profiles, &po,
+                          strcmp(o->kernel_provisioner, "local") != 0, why, sizeof why);
+    if (!s->k8s) {
+        fprintf(stderr, "cnote-server: Kubernetes provisioner: %s\n", why);
+        k8s_http_free(http);
+        k8s_profiles_free(profiles);
+        k8s_conn_free(&c);
+        return -1;
+    }
+    jp_log(JP_LOG_INFO, "server", "kernels run as Kubernetes pods api=%s namespace=%s instance=%s",
+           c.server, ns, po.instance);
+    k8s_conn_free(&c);
+    return 0;
+}
+
 static void on_signal(uv_signal_t *h, int sig)
 {
     jp_log(JP_LOG_INFO, "server", "stopping signal=%d", sig);
@@ -389,6 +500,8 @@ static void on_signal(uv_signal_t *h, int sig)
     }
     wsb_free(server.wsb);
     server.wsb = NULL;
+    k8s_prov_free(server.k8s);
+    server.k8s = NULL;
     uv_signal_stop(h);
     uv_stop(h->loop);
 }
@@ -469,6 +582,8 @@ int main(int argc, char **argv)
     if (!s->wsb || !s->kmgr || auth_init(s) || http_start(s))
         return 1;
     wsb_set_kmgr(s->wsb, s->kmgr);
+    if (k8s_setup(s) != 0)
+        return 1;
     char dbpath[4200];
     snprintf(dbpath, sizeof dbpath, "%s/state.db", s->o.data_dir);
     s->store = store_open(dbpath);

@@ -52,6 +52,14 @@ struct srv_opts {
     /* the web app */
     char web_dir[4096];   /* the built app (index.html, static/); default <bin>/../web */
     int autosave_seconds; /* the app's autosave interval, in its page config; 0 = off */
+    /* Kubernetes (k8s_prov.c) */
+    char kernel_provisioner[32]; /* "local" (default) or "kubernetes" */
+    char k8s_config[4096];       /* the profiles / pod template file: turns Kubernetes on */
+    char kubeconfig[4096];       /* else in-cluster credentials, else $KUBECONFIG */
+    char k8s_context[256];
+    char k8s_namespace[64]; /* default: the profiles', else the connection's */
+    char instance_id[64];   /* default: the host name */
+    char k8s_user[256];     /* single-user mode's user (the pods' storage subPath) */
 };
 
 struct contents;
@@ -60,6 +68,7 @@ struct kspecs;
 struct sessions;
 struct store;
 struct wsb;
+struct k8s_prov;
 
 struct srv {
     struct srv_opts o;
@@ -73,9 +82,10 @@ struct srv {
     int64_t last_activity_us; /* formatted only when /api/status asks */
     char cookie_secret[65];   /* hex, random per server start */
     char xsrf_secret[65];
-    int connections; /* unused: see wsb_connections */
-    struct wsb *wsb; /* the kernel WebSocket bridge */
-    void *http;      /* http.c's state */
+    int connections;      /* unused: see wsb_connections */
+    struct wsb *wsb;      /* the kernel WebSocket bridge */
+    struct k8s_prov *k8s; /* the Kubernetes provisioner, or NULL */
+    void *http;           /* http.c's state */
 };
 
 #define SRV_MAX_PARAMS 4
@@ -169,6 +179,18 @@ int api_not_here(struct srv_req *r, struct srv_resp *resp);
 int api_nbconvert(struct srv_req *r, struct srv_resp *resp);
 int page_login(struct srv_req *r, struct srv_resp *resp);
 int page_logout(struct srv_req *r, struct srv_resp *resp);
+
+int api_kernel_get_sub(struct srv_req *r, struct srv_resp *resp);
+int api_kernel_log(struct srv_req *r, struct srv_resp *resp);
+int api_profiles(struct srv_req *r, struct srv_resp *resp);
+/* A pod kernel just started for a request: answer once it runs (answer() fills the 201) or
+ * failed (500 with the reason, then srv_remote_failed cleans up). SRV_ASYNC, or 0 when the
+ * kernel is local (answer now). */
+typedef void (*srv_remote_answer_fn)(struct srv *s, const char *kernel_id, const char *session_id,
+                                     struct srv_resp *resp);
+int srv_wait_remote(struct srv_req *r, const char *kernel_id, const char *session_id,
+                    srv_remote_answer_fn answer);
+void srv_remote_failed(struct srv *s, const char *kernel_id, const char *session_id);
 
 /* Mark server activity (for /api/status). */
 void srv_touch(struct srv *s);

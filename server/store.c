@@ -23,7 +23,9 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS kernels (id TEXT PRIMARY KEY, name TEXT NOT NULL, pid INTEGER "
     "NOT NULL, connection_file TEXT NOT NULL, cwd TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, path TEXT NOT NULL, name TEXT "
-    "NOT NULL, type TEXT NOT NULL, kernel_id TEXT NOT NULL);";
+    "NOT NULL, type TEXT NOT NULL, kernel_id TEXT NOT NULL);"
+    /* kernels that run under the remote (Kubernetes) provisioner */
+    "CREATE TABLE IF NOT EXISTS remote_kernels (id TEXT PRIMARY KEY);";
 
 struct store *store_open(const char *path)
 {
@@ -77,12 +79,17 @@ static int run(struct store *st, const char *sql, const char *types, ...)
 
 int store_put_kernel(struct store *st, const struct kmgr_record *rec)
 {
-    return run(st, "INSERT OR REPLACE INTO kernels VALUES (?,?,?,?,?)", "ttitt", rec->id, rec->name,
-               (long long)rec->pid, rec->connection_file, rec->cwd);
+    int rc = run(st, "INSERT OR REPLACE INTO kernels VALUES (?,?,?,?,?)", "ttitt", rec->id,
+                 rec->name, (long long)rec->pid, rec->connection_file, rec->cwd);
+    if (rc == 0)
+        rc = rec->remote ? run(st, "INSERT OR REPLACE INTO remote_kernels VALUES (?)", "t", rec->id)
+                         : run(st, "DELETE FROM remote_kernels WHERE id = ?", "t", rec->id);
+    return rc;
 }
 
 int store_del_kernel(struct store *st, const char *id)
 {
+    run(st, "DELETE FROM remote_kernels WHERE id = ?", "t", id);
     return run(st, "DELETE FROM kernels WHERE id = ?", "t", id);
 }
 
@@ -109,8 +116,10 @@ int store_load(struct store *st, void (*fn)(void *ctx, const struct kmgr_record 
     sqlite3_stmt *s;
     if (!st)
         return -1;
-    if (sqlite3_prepare_v2(st->db, "SELECT id, name, pid, connection_file, cwd FROM kernels", -1,
-                           &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, name, pid, connection_file, cwd, id IN (SELECT id FROM "
+                           "remote_kernels) FROM kernels",
+                           -1, &s, NULL) != SQLITE_OK)
         return -1;
     while (sqlite3_step(s) == SQLITE_ROW) {
         struct kmgr_record rec;
@@ -120,6 +129,7 @@ int store_load(struct store *st, void (*fn)(void *ctx, const struct kmgr_record 
         rec.pid = (pid_t)sqlite3_column_int64(s, 2);
         snprintf(rec.connection_file, sizeof rec.connection_file, "%s", col(s, 3));
         snprintf(rec.cwd, sizeof rec.cwd, "%s", col(s, 4));
+        rec.remote = sqlite3_column_int(s, 5);
         fn(ctx, &rec);
     }
     sqlite3_finalize(s);

@@ -110,7 +110,7 @@ def start_cnote(root: str | None = None, token: str = "secret-token", *args: str
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and url is None:
         with open(log.name) as f:
-            m = re.search(r"(https?://[^\s?]+)", f.read())
+            m = re.search(r"running at:\s+(https?://[^\s?]+)", f.read())
         if m:
             url = m.group(1)
             if not url.endswith("/"):
