@@ -165,6 +165,15 @@ build/fuzz/fuzz_ws: tests/fuzz/fuzz_ws.c server/ws.c server/kmgr.c server/kspecs
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iproto -Iserver \
 		$(PKG_CFLAGS) $< server/ws.c server/kmgr.c server/kspecs.c $(PROTO_SRC) $(SERVER_LIBS) -o $@
 
+# what the Kubernetes provisioner parses (no network, no loop)
+K8S_FUZZ_SRC := server/k8s_watch.c server/k8s_yaml.c server/k8s_pod.c server/k8s_names.c \
+	server/k8s_config.c server/k8s_state.c
+build/fuzz/fuzz_k8s: tests/fuzz/fuzz_k8s.c $(K8S_FUZZ_SRC) $(PROTO_SRC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $<")
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iproto -Iserver \
+		$(PKG_CFLAGS) $< $(K8S_FUZZ_SRC) $(PROTO_SRC) $(SERVER_LIBS) -o $@
+
 setup:
 	$(Q)$(STAGE) setup scripts/setup.sh
 

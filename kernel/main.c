@@ -10,10 +10,12 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "jp_log.h"
@@ -135,6 +137,54 @@ static int install(int argc, char **argv)
     return 0;
 }
 
+/* As PID 1 (a container whose command is cnote-kernel), orphans of cell code (a fork, a
+ * system() in the background) would stay zombies: stay PID 1 as a tiny init that forwards
+ * signals to the kernel, reaps every child and exits with the kernel's status. Returns only in
+ * the kernel process (or when not PID 1). */
+static volatile sig_atomic_t init_child;
+
+static void init_forward(int sig)
+{
+    if (init_child > 0)
+        kill(init_child, sig);
+}
+
+static void be_init_if_pid1(void)
+{
+    static const int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    struct sigaction sa;
+    pid_t kid;
+    int status = 0;
+
+    if (getpid() != 1 || getenv("CNOTE_NO_INIT"))
+        return;
+    if ((kid = fork()) < 0) {
+        perror("cnote-kernel: fork");
+        return; /* run without an init */
+    }
+    if (kid == 0)
+        return;
+    init_child = kid;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = init_forward;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++)
+        sigaction(fwd[i], &sa, NULL);
+    for (;;) {
+        int st;
+        pid_t p = wait(&st);
+        if (p == kid) {
+            status = st; /* the rest of the container goes with its PID 1 */
+            break;
+        }
+        if (p < 0 && errno == ECHILD)
+            break;
+    }
+    if (WIFSIGNALED(status))
+        _exit(128 + WTERMSIG(status));
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
 static unsigned long long default_memlimit(void)
 {
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
@@ -202,5 +252,6 @@ int main(int argc, char **argv)
         o.max_output = strtoull(getenv("CNOTE_MAX_OUTPUT"), NULL, 10);
     if (getenv("CNOTE_INTERRUPT_GRACE_MS"))
         o.interrupt_grace_ms = (int)strtol(getenv("CNOTE_INTERRUPT_GRACE_MS"), NULL, 10);
+    be_init_if_pid1();
     return kloop_run(&o);
 }

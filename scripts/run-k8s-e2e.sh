@@ -63,5 +63,6 @@ export JUPYTER_DATA_DIR=$TMP/data JUPYTER_RUNTIME_DIR=$TMP/runtime JUPYTER_CONFI
 mkdir -p "$JUPYTER_DATA_DIR" "$JUPYTER_RUNTIME_DIR" "$JUPYTER_CONFIG_DIR"
 "$PY" -m pytest -q -p no:cacheprovider --timeout="${CNOTE_TEST_TIMEOUT:-240}" -s tests/k8s "$@" \
     || rc=1
+timeout "${CNOTE_TEST_TIMEOUT:-240}" node --test tests/k8s/k8s-app.test.mjs || rc=1
 echo "run-k8s-e2e.sh: total $((SECONDS - t0)) s"
 exit $rc

@@ -3,6 +3,7 @@
  *   GET /api/kernels/{id}/progress  a kernel's launch progress (stage, message, pod events)
  *   GET /api/kernels/{id}/log       its pod's log (?tail=N lines, default 500), text/plain
  *   GET /api/cnote/profiles         the kernel profiles users can pick (KERNEL_PROFILE)
+ *   GET /api/cnote/k8s              the provisioner's counters (API requests, watches, cache)
  * and the wait that makes POST /api/kernels and /api/sessions answer a pod kernel only once it
  * runs (201) or failed (500 with the reason), as Enterprise Gateway does.
  */
@@ -90,6 +91,26 @@ int api_profiles(struct srv_req *r, struct srv_resp *resp)
     srv_json(resp, 200,
              json_pack("{s:s, s:o}", "provisioner", s->k8s ? "kubernetes" : "local", "profiles",
                        s->k8s ? k8s_prov_profiles(s->k8s) : json_array()));
+    return 0;
+}
+
+int api_k8s_stats(struct srv_req *r, struct srv_resp *resp)
+{
+    struct srv *s = r->srv;
+    struct k8s_prov_stats st;
+    if (!s->k8s) {
+        srv_error(resp, 404, "Kernels are local processes here (no --k8s-config)", NULL);
+        return 0;
+    }
+    k8s_prov_stats(s->k8s, &st);
+    srv_json(resp, 200,
+             json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}", "lists",
+                       (json_int_t)st.lists, "watches", (json_int_t)st.watches, "relists_gone",
+                       (json_int_t)st.relists_gone, "watch_events", (json_int_t)st.watch_events,
+                       "pods_cached", (json_int_t)st.pods_cached, "kernels", (json_int_t)st.kernels,
+                       "http", "requests", (json_int_t)st.http.requests, "failures",
+                       (json_int_t)st.http.failures, "in_flight", (json_int_t)st.http.in_flight,
+                       "token_reads", (json_int_t)st.http.token_reads));
     return 0;
 }
 

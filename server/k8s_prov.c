@@ -60,7 +60,7 @@ struct k8s_prov {
     struct k8s_watch_parser *wp, *ep;
     char rv[128];
     int synced, relist_due, backoff_ms;
-    int64_t relist_at_ms, last_list_ms, ev_retry_at_ms;
+    int64_t relist_at_ms, last_list_ms, ev_retry_at_ms, rewatch_at_ms;
     int ev_backoff_ms;
     uv_timer_t tick;
     struct kpod *head, *grave;
@@ -211,9 +211,11 @@ static void kp_act(struct kpod *k, enum k8s_action a)
         return;
     case K8S_ACT_EXIT:
         progress_add(k, "Normal", "Gone", k->sm.why);
-        if (k->sm.uid[0] && json_object_get(k->p->cache, k->pod)) {
-            /* an ended pod stays until deleted: delete it and report when it is gone */
-            delete_pod(k->p, k->pod, k->sm.uid, 0);
+        if (k->sm.uid[0] && json_object_get(k->p->cache, k->pod))
+            delete_pod(k->p, k->pod, k->sm.uid, 0); /* an ended pod stays until deleted */
+        if (k->sm.uid[0] && json_object_get(k->p->cache, k->pod) &&
+            kmgr_stopping(k->p->kmgr, k->id)) {
+            /* a shutdown or restart: done when the pod is gone, not before */
             snprintf(k->pending_exit, sizeof k->pending_exit, "%s", k->sm.why);
             k->pending_ms = jp_time_mono_ms();
             return;
@@ -700,6 +702,7 @@ static void start_list(struct k8s_prov *p, const char *cont)
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods?labelSelector=%s&limit=500%s%s", p->ns,
              p->selector, cont ? "&continue=" : "", esc);
     p->relist_due = 0;
+    p->rewatch_at_ms = 0;
     if (p->watch_req) {
         k8s_http_cancel(p->watch_req);
         p->watch_req = NULL;
@@ -766,6 +769,17 @@ static void watch_done(void *arg, long status, const char *body, size_t len)
         if (rv && *rv)
             snprintf(p->rv, sizeof p->rv, "%s", rv);
         start_watch(p);
+        return;
+    }
+    if (status == 429) {
+        /* throttled: the cache is right up to the last event; resume from there, later */
+        if (rv && *rv)
+            snprintf(p->rv, sizeof p->rv, "%s", rv);
+        p->st.watches_throttled++;
+        p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : 1000;
+        if (p->backoff_ms > 10000)
+            p->backoff_ms = 10000;
+        p->rewatch_at_ms = jp_time_mono_ms() + p->backoff_ms;
         return;
     }
     jp_log(JP_LOG_WARN, "k8s", "pod watch ended status=%ld: listing again", status);
@@ -889,6 +903,10 @@ static void tick_cb(uv_timer_t *t)
     int64_t now = jp_time_mono_ms();
     struct kpod *k, *next;
 
+    if (p->rewatch_at_ms && now >= p->rewatch_at_ms && !p->watch_req && !p->list_req) {
+        p->rewatch_at_ms = 0;
+        start_watch(p);
+    }
     if (p->relist_due && now >= p->relist_at_ms && !p->list_req)
         start_list(p, NULL);
     else if (!p->list_req && !p->relist_due && p->last_list_ms &&
@@ -907,8 +925,11 @@ static void tick_cb(uv_timer_t *t)
         else if (!k->exited && k->pending_exit[0]) {
             if (now - k->pending_ms > (int64_t)k->to.delete_s * 1000)
                 kp_exit(k, k->pending_exit); /* deleted, not yet seen gone: enough waiting */
-        } else if (!k->exited)
+        } else if (!k->exited) {
+            if (k->sm.up && !k->sm.answered && kmgr_ready(p->kmgr, k->id))
+                k->sm.answered = 1;
             kp_act(k, k8s_sm_tick(&k->sm, &k->to, now));
+        }
     }
 }
 

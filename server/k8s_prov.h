@@ -56,7 +56,8 @@ int k8s_prov_log(struct k8s_prov *p, const char *kernel_id, int tail, k8s_done_f
 json_t *k8s_prov_profiles(struct k8s_prov *p);
 
 struct k8s_prov_stats {
-    unsigned long lists, watches, relists_gone, watch_events, pods_cached, kernels;
+    unsigned long lists, watches, relists_gone, watches_throttled, watch_events, pods_cached,
+        kernels;
     struct k8s_http_stats http;
 };
 void k8s_prov_stats(struct k8s_prov *p, struct k8s_prov_stats *out);

@@ -225,15 +225,12 @@ enum k8s_action k8s_sm_pod(struct k8s_sm *sm, const json_t *pod, int64_t now_ms)
     }
     if (!cs || !json_object_get(json_object_get(cs, "state"), "running"))
         return to_stage(sm, K8S_PULLING, "on a node, creating the container", now_ms);
-    const json_t *rc = condition(pod, "Ready");
-    const char *ready = rc ? str(rc, "status", NULL) : NULL;
-    if (!ready || strcmp(ready, "True") != 0 || !ip || !*ip || !phase ||
-        strcmp(phase, "Running") != 0)
+    if (!ip || !*ip || !phase || strcmp(phase, "Running") != 0)
         return to_stage(sm, K8S_STARTING, "the kernel is starting", now_ms);
     if (sm->up)
         return K8S_ACT_NONE;
     sm->up = 1;
-    to_stage(sm, K8S_CONNECTING, "the kernel pod is ready; connecting", now_ms);
+    to_stage(sm, K8S_CONNECTING, "the kernel container runs; connecting to it", now_ms);
     return K8S_ACT_UP;
 }
 
@@ -278,10 +275,10 @@ enum k8s_action k8s_sm_tick(struct k8s_sm *sm, const struct k8s_timeouts *to, in
         break;
     case K8S_STARTING:
     case K8S_CONNECTING:
-        if (sm->up)
-            return K8S_ACT_NONE; /* kmgr's kernel_info timeout takes over */
+        if (sm->answered)
+            return K8S_ACT_NONE;
         limit = to->ready_s;
-        what = "the kernel pod to become ready";
+        what = sm->up ? "the kernel to answer" : "the kernel pod to become ready";
         break;
     case K8S_STOPPING:
         limit = to->delete_s;

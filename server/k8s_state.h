@@ -4,7 +4,9 @@
  * from its watches and its 1-second tick and carries out the actions (tell kmgr, delete the
  * pod). No I/O here.
  *
- *   creating -> scheduling -> pulling -> starting -> connecting (Ready: kmgr connects)
+ *   creating -> scheduling -> pulling -> starting -> connecting (kmgr connects as soon as the
+ *   container runs and the pod has an IP: the kernel answering kernel_info is the readiness
+ *   that counts, so the first readiness probe's period is not waited for)
  *        \___________\___________\__________\____ failed (reason) / gone (ended, deleted)
  *   stopping (DELETE sent) -> gone
  *
@@ -48,6 +50,7 @@ struct k8s_sm {
     enum k8s_stage stage;
     int64_t since_ms; /* when the stage began */
     int up;           /* UP was returned */
+    int answered;     /* set by the caller: the kernel answered over its sockets */
     int seen;         /* a pod object was seen */
     int deleted;      /* someone else deleted the pod (deletionTimestamp before our stop) */
     char uid[64];     /* the pod's uid once known: namesakes are ignored */

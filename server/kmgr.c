@@ -2235,6 +2235,12 @@ void kmgr_set_provisioner(struct kmgr *m, const struct kmgr_prov *prov, int all)
     m->prov_all = m->prov_set && all;
 }
 
+int kmgr_stopping(struct kmgr *m, const char *id)
+{
+    struct kernel *k = find(m, id);
+    return k && k->stop != STOP_NONE;
+}
+
 int kmgr_is_remote(struct kmgr *m, const char *id)
 {
     struct kernel *k = find(m, id);

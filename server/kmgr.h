@@ -189,6 +189,8 @@ void kmgr_set_provisioner(struct kmgr *m, const struct kmgr_prov *prov, int all)
 int kmgr_prov_up(struct kmgr *m, const char *id, const char *ip);
 /* From the provisioner: the kernel is gone or could not start, with a reason for users. */
 int kmgr_prov_exited(struct kmgr *m, const char *id, const char *cause);
+/* Is a shutdown or restart of this kernel under way? */
+int kmgr_stopping(struct kmgr *m, const char *id);
 /* Is this kernel remote? */
 int kmgr_is_remote(struct kmgr *m, const char *id);
 /* done fires when the kernel is ready (status 0) or its launch failed (with the reason); at

@@ -28,6 +28,7 @@ const struct srv_route srv_routes[] = {
     {"POST", "/api/kernels/{id}/{action}", api_kernel_action, 0},
     {"GET", "/api/kernels/{id}/{what}", api_kernel_get_sub, 0},
     {"GET", "/api/cnote/profiles", api_profiles, 0},
+    {"GET", "/api/cnote/k8s", api_k8s_stats, 0},
     {"GET", "/api/sessions", api_sessions, 0},
     {"POST", "/api/sessions", api_sessions, 0},
     {"GET", "/api/sessions/{id}", api_session, 0},

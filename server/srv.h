@@ -183,6 +183,7 @@ int page_logout(struct srv_req *r, struct srv_resp *resp);
 int api_kernel_get_sub(struct srv_req *r, struct srv_resp *resp);
 int api_kernel_log(struct srv_req *r, struct srv_resp *resp);
 int api_profiles(struct srv_req *r, struct srv_resp *resp);
+int api_k8s_stats(struct srv_req *r, struct srv_resp *resp);
 /* A pod kernel just started for a request: answer once it runs (answer() fills the 201) or
  * failed (500 with the reason, then srv_remote_failed cleans up). SRV_ASYNC, or 0 when the
  * kernel is local (answer now). */

@@ -301,7 +301,9 @@ export async function startCnote(opts = {}) {
   try {
     let url = await waitFor('cnote-server to print its URL', opts.timeoutMs ?? 30_000, () => {
       if (!proc.running()) throw new Error(`cnote-server exited: ${proc.logs().slice(-2000)}`);
-      const m = /(https?:\/\/[^\s?]+)/.exec(proc.logs());
+      // the line after "is running at:" (log lines before it may name other URLs, such as the
+      // Kubernetes API server's)
+      const m = /running at:\s+(https?:\/\/[^\s?]+)/.exec(proc.logs());
       return m && m[1];
     }, 20);
     if (!url.endsWith('/')) url += '/';

@@ -231,7 +231,7 @@ def test_gpu_profile_gets_a_gpu(cluster, srv):
 @pytest.mark.parametrize("profile, words, within", [
     ("gpu-3", ["no node can run this kernel now", "Insufficient nvidia.com/gpu"], 20),
     ("bad-image", ["image not found or not pullable", "registry.invalid/nope/notebook:1"], 30),
-    ("never-ready", ["timed out after 3 s waiting for the kernel pod to become ready"], 30),
+    ("never-ready", ["timed out after 3 s waiting for the kernel"], 30),
     ("no-such-profile", ["unknown profile", "cpu"], 5),
 ])
 def test_launch_failures_fail_fast_with_the_reason(cluster, srv, profile, words, within):
@@ -368,3 +368,116 @@ def test_the_role_is_all_the_server_has(cluster):
     r = kubectl(cluster, "auth", "can-i", "create", "pods", "--namespace", "default",
                 kubeconfig=kc, check=False)
     assert r.stdout.strip() == "no"
+
+
+def test_culling_deletes_idle_kernel_pods(cluster):
+    s = server_for(cluster, "e2e-cull", extra=("--cull-idle-timeout", "2", "--cull-interval", "1"))
+    try:
+        r = start_kernel(s)
+        assert r.status_code == 201, r.text
+        kid = r.json()["id"]
+        assert pod_of(cluster, kid)
+        wait_until(lambda: s.get(f"api/kernels/{kid}").status_code == 404, 30,
+                   "the idle kernel to be culled")
+        wait_until(lambda: pod_of(cluster, kid) == [], 30, "the culled kernel's pod to go")
+    finally:
+        s.stop()
+
+
+def test_rotated_token_is_read_again(cluster, tmp_path):
+    """A bound ServiceAccount token that stops working (its Secret is deleted, as when the
+    kubelet rotates a projected token) is replaced by what the token file holds now: the server
+    re-reads the file after a 401 and goes on."""
+    kc = lambda *a, **kw: kubectl(cluster, *a, **kw)  # noqa: E731
+    tok = tmp_path / "token"
+
+    def bound_token(secret: str) -> str:
+        kc("create", "secret", "generic", secret, "--from-literal=x=y")
+        return kc("create", "token", "cnote-server", "--bound-object-kind", "Secret",
+                  "--bound-object-name", secret, "--duration", "1h").stdout.strip()
+
+    tok.write_text(bound_token("rot-1"))
+    admin = json.loads(kc("config", "view", "--raw", "-o", "json").stdout)
+    cfg = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "k", "cluster": admin["clusters"][0]["cluster"]}],
+        "users": [{"name": "u", "user": {"tokenFile": str(tok)}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": NS}}],
+    }
+    (tmp_path / "kubeconfig").write_text(json.dumps(cfg))
+    args = ["--k8s-config", PROFILES, "--kubeconfig", str(tmp_path / "kubeconfig"),
+            "--instance-id", "e2e-rotate"]
+    s = start_cnote(None, "k8s-token", *args)
+    try:
+        r = start_kernel(s)
+        assert r.status_code == 201, r.text
+        k1 = r.json()["id"]
+        reads0 = s.get("api/cnote/k8s").json()["http"]["token_reads"]
+        old = tok.read_text().strip()
+        tok.write_text(bound_token("rot-2"))
+        kc("delete", "secret", "rot-1")  # the first token is refused from now on (401)
+
+        def status_with(token):
+            return requests.get(cluster["CNOTE_K8S_APISERVER"] + "/api/v1/namespaces/cnote/pods",
+                                headers={"Authorization": "Bearer " + token},
+                                verify=cluster["CNOTE_K8S_CA"], timeout=10).status_code
+        # the API server caches token reviews for a few seconds
+        wait_until(lambda: status_with(old) == 401, 60, "the old token to be refused", 0.5)
+        assert status_with(tok.read_text().strip()) == 200
+        r = start_kernel(s)
+        assert r.status_code == 201, r.text
+        k2 = r.json()["id"]
+        assert s.get("api/cnote/k8s").json()["http"]["token_reads"] > reads0
+        for k in (k1, k2):
+            assert s.delete(f"api/kernels/{k}").status_code == 204
+    finally:
+        s.stop()
+        kc("delete", "secret", "rot-2", check=False)
+
+
+def kernel_processes(kernel_id: str) -> list[int]:
+    """PIDs of processes (started by the process kubelet) whose environment names the kernel."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/environ", "rb") as f:
+                if f"CNOTE_KERNEL_ID={kernel_id}".encode() in f.read().split(b"\0"):
+                    found.append(int(d))
+        except OSError:
+            pass
+    return found
+
+
+def test_a_kernel_that_stops_answering_is_dead_and_its_pod_deleted(cluster, srv):
+    """A node lost or a hung kernel: no pod event comes, the heartbeats stop. The kernel is
+    declared dead with that reason, clients are told, and the pod is deleted (no GPU held by a
+    kernel nobody can use)."""
+    r = start_kernel(srv)
+    assert r.status_code == 201, r.text
+    kid = r.json()["id"]
+    ws = wsclient.connect(srv.url, kid, token=srv.token)
+    pids = kernel_processes(kid)
+    assert pids, "the kernel's process was not found"
+    try:
+        execute(ws, 'printf("x\\n");')
+        for p in kernel_processes(kid):
+            try:
+                os.kill(p, signal.SIGSTOP)
+                pids.append(p)
+            except ProcessLookupError:
+                pass  # a compiler run that just ended
+        ws.wait_for(lambda m: m["channel"] == "iopub" and m.msg_type == "status" and
+                    m["content"].get("execution_state") == "dead", 60, "status dead")
+        model = srv.get(f"api/kernels/{kid}").json()
+        assert "heartbeat" in model.get("reason", ""), model
+        wait_until(lambda: pod_of(cluster, kid) == [], 60, "the hung kernel's pod to be deleted")
+    finally:
+        ws.ws.close()
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert srv.delete(f"api/kernels/{kid}").status_code == 204

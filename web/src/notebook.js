@@ -12,6 +12,7 @@ import { Kernel } from './kernel.js';
 import { NotebookModel, Cell, exportC } from './model.js';
 import { OutputArea, DisplayRegistry, renderMarkdown } from './outputs/index.js';
 import { createEditor, setLanguage } from './editor.js';
+import { watchLaunch, LaunchBanner, launchApi, podSummary, eventsDetails } from './launch.js';
 
 const STATE_TEXT = {
   idle: 'Idle',
@@ -277,6 +278,7 @@ class NotebookPage {
     this.lastModified = null;
     this.kernel = new Kernel();
     this.session = null;
+    this.pod = null; // the kernel's "launch" when it runs in a Kubernetes pod
     this.specs = null;
     this.displays = new DisplayRegistry();
     this.deleted = [];
@@ -293,6 +295,8 @@ class NotebookPage {
     this.saveStatus = el('span', { id: 'save-status', class: 'save-status', role: 'status' });
     this.kernelSelect = el('select', { id: 'kernel-select', onchange: () => this.changeKernel(this.kernelSelect.value) });
     this.statusEl = el('span', { id: 'kernel-status', class: 'kernel-status', role: 'status', 'data-state': 'unknown' }, el('span', { class: 'dot', 'aria-hidden': 'true' }), el('span', { class: 'text', text: STATE_TEXT.unknown }));
+    // a kernel in a Kubernetes pod: its pod's log
+    this.logBtn = el('button', { type: 'button', id: 'kernel-log', class: 'kernel-log', hidden: true, title: "View the kernel pod's log", text: 'View log', onclick: () => this.viewLog() });
     const header = el(
       'header',
       { class: 'app-header' },
@@ -304,6 +308,7 @@ class NotebookPage {
       el('label', { for: 'kernel-select', class: 'kernel-label', text: 'Kernel' }),
       this.kernelSelect,
       this.statusEl,
+      this.logBtn,
     );
     const B = (label, text, fn, extra = {}) => el('button', { type: 'button', 'aria-label': label, title: extra.title || label, text, onclick: fn, ...extra.attrs });
     this.typeSelect = el(
@@ -902,12 +907,16 @@ class NotebookPage {
       if (!ok) return;
     }
     this.setStatus('restarting');
+    const watch = this.watchLaunch({ kernelId: this.kernel.id });
     try {
       await api.kernels.restart(this.kernel.id);
     } catch (e) {
-      this.banner('error', `Restart failed: ${api.errorText(e)}`);
+      this.endLaunch(watch);
+      this.launchFailed(watch, this.banner('error', `Restart failed: ${api.errorText(e)}`));
       return;
     }
+    this.endLaunch(watch);
+    this.notePod();
     this.stopRunning('the kernel was restarted');
     this.kernel.requestInfo();
     if (runAll) this.runRange(0, this.model.cells.length);
@@ -925,6 +934,8 @@ class NotebookPage {
     this.session = null;
     this.kernel.close();
     this.kernel.id = null;
+    this.pod = null;
+    this.logBtn.hidden = true;
     this.setStatus('none');
     this.banner('info', 'The kernel is shut down.', [{ label: 'Start kernel', run: () => this.restart() }], 'kernel');
   }
@@ -933,7 +944,96 @@ class NotebookPage {
   setStatus(state) {
     this.statusEl.dataset.state = state === 'none' ? 'dead' : state;
     this.statusEl.querySelector('.text').textContent = STATE_TEXT[state] || state;
-    this.statusEl.title = `Kernel: ${STATE_TEXT[state] || state}`;
+    const pod = podSummary(this.pod);
+    this.statusEl.title = `Kernel: ${STATE_TEXT[state] || state}${pod ? ` (${pod})` : ''}`;
+  }
+
+  // ---- kernels in Kubernetes pods (models with "launch") ----
+  // While a start or restart is pending, its launch's stage and events show in a banner.
+  watchLaunch(opts) {
+    const b = new LaunchBanner();
+    const w = watchLaunch({
+      ...opts,
+      onUpdate: (u) => {
+        if (u.launch.stage === 'ready') return; // a restart's old pod, before the new one
+        this.pod = u.launch;
+        this.setStatus(this.statusEl.dataset.state);
+        b.update(u);
+        if (!b.root.isConnected) {
+          this.clearBanner('launch');
+          this.banners.append(b.root);
+        }
+      },
+    });
+    w.banner = b;
+    return w;
+  }
+
+  endLaunch(w) {
+    w.stop();
+    w.banner.root.remove();
+  }
+
+  // a failed launch's events go with its error banner
+  launchFailed(w, banner) {
+    const ev = w.last && w.last.progress && w.last.progress.events;
+    if (ev && ev.length && banner) banner.querySelector('.grow').append(eventsDetails(ev));
+  }
+
+  // what the server says of the connected kernel's pod (tooltip, "View log")
+  async notePod() {
+    const id = this.kernel.id;
+    let m = null;
+    try {
+      m = id ? await launchApi.get(id) : null;
+    } catch {
+      /* the tooltip just says less */
+    }
+    if (id !== this.kernel.id) return;
+    this.pod = (m && m.launch) || null;
+    this.logBtn.hidden = !this.pod;
+    this.setStatus(this.statusEl.dataset.state);
+  }
+
+  async viewLog() {
+    const id = this.kernel.id;
+    if (!id) return;
+    const pre = el('pre', { class: 'kernel-log-text', tabindex: '0', text: 'Loading…' });
+    const d = el(
+      'dialog',
+      { class: 'log-dialog', 'aria-labelledby': 'log-title' },
+      el('h2', { id: 'log-title', text: `Kernel pod log${this.pod && this.pod.pod ? `: ${this.pod.pod}` : ''}` }),
+      pre,
+      el(
+        'div',
+        { class: 'actions' },
+        el('a', { href: launchApi.logUrl(id), target: '_blank', rel: 'noopener', text: 'Open in a new tab' }),
+        el('button', { type: 'button', class: 'primary', text: 'Close', onclick: () => d.close() }),
+      ),
+    );
+    d.addEventListener('close', () => d.remove());
+    document.body.append(d);
+    d.showModal();
+    try {
+      const text = await launchApi.log(id);
+      pre.textContent = text || '(the log is empty)';
+      pre.scrollTop = pre.scrollHeight;
+    } catch (e) {
+      pre.textContent = `The log could not be read: ${api.errorText(e)}`;
+    }
+  }
+
+  // a dead kernel's banner says why, when the server knows (a deleted pod, OOMKilled, ...)
+  async explainDeath(banner) {
+    const id = this.kernel.id;
+    let m;
+    try {
+      m = await launchApi.get(id);
+    } catch {
+      return;
+    }
+    if (!m || !m.reason || !banner.isConnected || id !== this.kernel.id) return;
+    banner.querySelector('.grow').textContent = `The kernel is dead: ${m.reason}`;
   }
 
   specName() {
@@ -953,16 +1053,29 @@ class NotebookPage {
   async startSession(name) {
     const kname = name || this.specName();
     this.setStatus('starting');
+    // kernels that exist already are not this start's (a pod kernel's POST waits for its pod)
+    let before = null;
+    try {
+      before = new Set((await launchApi.list()).map((k) => k.id));
+    } catch {
+      /* then any starting pod kernel may be ours */
+    }
+    const watch = this.watchLaunch({ before });
     try {
       this.session = await api.sessions.create({ path: this.path, name: this.name, kernelName: kname });
     } catch (e) {
+      this.endLaunch(watch);
+      this.pod = null;
       this.setStatus('dead');
-      this.banner('error', `The kernel could not start: ${api.errorText(e)}`, [{ label: 'Try again', run: () => this.startSession(name) }], 'kernel');
+      const b = this.banner('error', `The kernel could not start: ${api.errorText(e)}`, [{ label: 'Try again', run: () => this.startSession(name) }], 'kernel');
+      this.launchFailed(watch, b);
       return false;
     }
+    this.endLaunch(watch);
     this.clearBanner('kernel');
     this.fillKernelSelect(this.session.kernel.name);
     this.kernel.connect(this.session.kernel.id);
+    this.notePod();
     return true;
   }
 
@@ -974,6 +1087,7 @@ class NotebookPage {
       try {
         this.session = await api.sessions.patch(this.session.id, { kernel: { name } });
         this.kernel.connect(this.session.kernel.id);
+        this.notePod();
       } catch (e) {
         this.banner('error', `Changing the kernel failed: ${api.errorText(e)}`);
         return;
@@ -997,7 +1111,7 @@ class NotebookPage {
       } else if (st === 'restarting') this.banner('info', 'The kernel is restarting.', [], 'died');
       else if (st === 'dead') {
         this.stopRunning('the kernel died');
-        this.banner('error', 'The kernel is dead and could not be restarted.', [{ label: 'Start a new kernel', run: () => this.newKernel() }], 'died');
+        this.explainDeath(this.banner('error', 'The kernel is dead and could not be restarted.', [{ label: 'Start a new kernel', run: () => this.newKernel() }], 'died'));
       } else if (prev === 'restarting' && (st === 'idle' || st === 'starting' || st === 'busy')) {
         this.clearBanner('died');
         this.banner('info', 'The kernel was restarted; its variables are gone.', [], 'restarted');

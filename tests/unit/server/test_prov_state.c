@@ -87,17 +87,21 @@ static void test_happy_path_to_ready(void **state)
              25),
         K8S_ACT_NONE);
     assert_int_equal(sm.stage, K8S_PULLING);
-    assert_int_equal(feed(&sm, pod("u1", "node-1", "Running", running(), 0, "10.1.2.3"), 30),
+    /* running without an IP yet: starting */
+    assert_int_equal(feed(&sm, pod("u1", "node-1", "Pending", running(), 0, NULL), 30),
                      K8S_ACT_STAGE);
     assert_int_equal(sm.stage, K8S_STARTING);
-    assert_int_equal(feed(&sm, pod("u1", "node-1", "Running", running(), 1, "10.1.2.3"), 40),
+    /* running with an IP: connect now, before the readiness probe says Ready */
+    assert_int_equal(feed(&sm, pod("u1", "node-1", "Running", running(), 0, "10.1.2.3"), 40),
                      K8S_ACT_UP);
     assert_int_equal(sm.stage, K8S_CONNECTING);
     assert_string_equal(sm.ip, "10.1.2.3");
     assert_true(sm.up);
-    /* the same status again: nothing new; a long time up: no timeout */
+    /* Ready later, the same status again: nothing new */
     assert_int_equal(feed(&sm, pod("u1", "node-1", "Running", running(), 1, "10.1.2.3"), 50),
                      K8S_ACT_NONE);
+    /* once the kernel answered, no timeout however long it runs */
+    sm.answered = 1;
     assert_int_equal(k8s_sm_tick(&sm, &TO, 10 * 3600 * 1000LL), K8S_ACT_NONE);
 }
 
@@ -234,11 +238,17 @@ static void test_stage_timeouts(void **state)
     assert_int_equal(k8s_sm_tick(&sm, &TO, 250000 + 600000), K8S_ACT_FAIL);
     assert_non_null(strstr(sm.why, "600 s waiting for the kernel image"));
 
-    /* starting: ready_s */
+    /* starting: ready_s, first for the container, then for the kernel to answer */
     k8s_sm_init(&sm, 0);
-    feed(&sm, pod("u11", "n1", "Running", running(), 0, "10.0.0.11"), 5000);
+    feed(&sm, pod("u11", "n1", "Pending", running(), 0, NULL), 5000);
     assert_int_equal(k8s_sm_tick(&sm, &TO, 5000 + 120000), K8S_ACT_FAIL);
     assert_non_null(strstr(sm.why, "120 s waiting for the kernel pod to become ready"));
+    k8s_sm_init(&sm, 0);
+    assert_int_equal(feed(&sm, pod("u11b", "n1", "Running", running(), 0, "10.0.0.11"), 5000),
+                     K8S_ACT_UP);
+    assert_int_equal(k8s_sm_tick(&sm, &TO, 5000 + 119999), K8S_ACT_NONE);
+    assert_int_equal(k8s_sm_tick(&sm, &TO, 5000 + 120000), K8S_ACT_FAIL);
+    assert_non_null(strstr(sm.why, "120 s waiting for the kernel to answer"));
 
     /* a stop that takes too long is forced */
     k8s_sm_init(&sm, 0);
