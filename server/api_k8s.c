@@ -104,13 +104,15 @@ int api_k8s_stats(struct srv_req *r, struct srv_resp *resp)
     }
     k8s_prov_stats(s->k8s, &st);
     srv_json(resp, 200,
-             json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}", "lists",
-                       (json_int_t)st.lists, "watches", (json_int_t)st.watches, "relists_gone",
-                       (json_int_t)st.relists_gone, "watch_events", (json_int_t)st.watch_events,
-                       "pods_cached", (json_int_t)st.pods_cached, "kernels", (json_int_t)st.kernels,
-                       "http", "requests", (json_int_t)st.http.requests, "failures",
-                       (json_int_t)st.http.failures, "in_flight", (json_int_t)st.http.in_flight,
-                       "token_reads", (json_int_t)st.http.token_reads));
+             json_pack(
+                 "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "lists",
+                 (json_int_t)st.lists, "watches", (json_int_t)st.watches, "relists_gone",
+                 (json_int_t)st.relists_gone, "watches_throttled", (json_int_t)st.watches_throttled,
+                 "watch_events", (json_int_t)st.watch_events, "pods_cached",
+                 (json_int_t)st.pods_cached, "kernels", (json_int_t)st.kernels, "http", "requests",
+                 (json_int_t)st.http.requests, "failures", (json_int_t)st.http.failures,
+                 "in_flight", (json_int_t)st.http.in_flight, "token_reads",
+                 (json_int_t)st.http.token_reads, "throttled", (json_int_t)st.http.throttled));
     return 0;
 }
 

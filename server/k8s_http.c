@@ -21,7 +21,9 @@
 
 #define BODY_LIMIT (64u << 20)
 #define TOKEN_REREAD_MS 60000
-#define SWEEP_MS 1000
+#define SWEEP_MS 250
+#define MAX_INFLIGHT 32 /* plain requests at once; more wait their turn (no 429 storms) */
+#define MAX_RETRIES 5   /* 429 / 503 answers retried after Retry-After */
 
 struct k8s_http {
     uv_loop_t *loop;
@@ -30,6 +32,8 @@ struct k8s_http {
     int closing_handles;
     int freeing;
     struct k8s_req *head;
+    int active;        /* plain requests handed to curl */
+    unsigned long seq; /* start order, for the queue */
     char *server;
     char *ca_file, *ca_pem, *token, *token_file, *cert_file, *key_file, *cert_pem, *key_pem;
     size_t ca_len, cert_len, key_len;
@@ -48,6 +52,10 @@ struct k8s_req {
     char *method, *path, *body, *ctype;
     long timeout_ms, idle_ms;
     int stream, retried, cancelled, firing, added;
+    int waiting; /* queued (MAX_INFLIGHT) or delayed (Retry-After) */
+    int tries;   /* 429/503 retries so far */
+    unsigned long seq;
+    int64_t not_before_ms; /* a delayed retry starts then */
     int64_t last_data_ms;
     struct jp_buf resp;
     long status;
@@ -214,6 +222,8 @@ static void req_free(struct k8s_req *r)
             curl_multi_remove_handle(r->h->multi, r->easy);
         curl_easy_cleanup(r->easy);
     }
+    if (!r->stream && !r->waiting && r->h->active)
+        r->h->active--;
     if (r->h->st.in_flight)
         r->h->st.in_flight--;
     curl_slist_free_all(r->hdrs);
@@ -345,7 +355,13 @@ static struct k8s_req *req_start(struct k8s_http *h, const char *method, const c
     r->arg = arg;
     h->st.requests++;
     h->st.in_flight++;
-    if (!r->method || !r->path || (body && !r->body) || (ctype && !r->ctype) || req_setup(r)) {
+    r->seq = ++h->seq;
+    if (!stream && h->active >= MAX_INFLIGHT)
+        r->waiting = 1; /* started by start_waiting when a slot frees */
+    else if (!stream)
+        h->active++;
+    if (!r->method || !r->path || (body && !r->body) || (ctype && !r->ctype) ||
+        (!r->waiting && req_setup(r))) {
         req_free(r);
         return NULL;
     }
@@ -402,6 +418,25 @@ static void finish(struct k8s_req *r, CURLcode code)
         if (req_setup(r) == 0)
             return;
     }
+    if (!r->stream && (r->status == 429 || r->status == 503) && r->tries < MAX_RETRIES) {
+        curl_off_t after = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &after);
+        if (after <= 0)
+            after = 1;
+        if (after > 10)
+            after = 10;
+        r->tries++;
+        h->st.throttled++;
+        jp_log(JP_LOG_INFO, "k8s", "throttled (%ld), retrying in %lld s path=%s", r->status,
+               (long long)after, r->path);
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+        r->waiting = 2;
+        r->not_before_ms = jp_time_mono_ms() + (int64_t)after * 1000;
+        if (h->active)
+            h->active--;
+        return;
+    }
     if (r->status == 0 || r->status >= 500)
         h->st.failures++;
     if (r->status == 0) {
@@ -413,6 +448,34 @@ static void finish(struct k8s_req *r, CURLcode code)
     if (r->done)
         r->done(r->arg, r->status, r->resp.data ? r->resp.data : "", r->resp.len);
     req_free(r);
+}
+
+/* Hand waiting requests to curl while there are free slots: queued ones in start order,
+ * delayed ones once their time has come. */
+static void start_waiting(struct k8s_http *h)
+{
+    int64_t now = jp_time_mono_ms();
+
+    while (h->active < MAX_INFLIGHT) {
+        struct k8s_req *best = NULL;
+        for (struct k8s_req *r = h->head; r; r = r->next)
+            if (r->waiting && !r->cancelled && (r->waiting == 1 || now >= r->not_before_ms) &&
+                (!best || r->seq < best->seq))
+                best = r;
+        if (!best)
+            return;
+        best->waiting = 0;
+        h->active++;
+        if (req_setup(best) != 0) {
+            struct k8s_req *r = best;
+            req_unlink(r);
+            r->status = 0;
+            r->firing = 1;
+            if (r->done)
+                r->done(r->arg, 0, "cannot start the request", 24);
+            req_free(r);
+        }
+    }
 }
 
 static void check_done(struct k8s_http *h)
@@ -428,6 +491,7 @@ static void check_done(struct k8s_http *h)
         if (r)
             finish(r, msg->data.result);
     }
+    start_waiting(h);
 }
 
 /* End silent streams, and drop cancelled requests that curl is not going to finish soon. */
@@ -437,6 +501,7 @@ static void sweep_cb(uv_timer_t *t)
     int64_t now = jp_time_mono_ms();
     struct k8s_req *r, *next;
 
+    start_waiting(h);
     for (r = h->head; r; r = next) {
         next = r->next;
         if (r->cancelled == 1) {

@@ -46,7 +46,9 @@ void k8s_http_free(struct k8s_http *h);
 
 /* A request: method "GET", "POST", "PATCH", "PUT" or "DELETE"; path with its query string
  * (already escaped); body (may be NULL) sent with content_type (NULL: application/json).
- * timeout_ms 0: 30 s. Responses are capped at 64 MiB. NULL when it could not be started (out
+ * timeout_ms 0: 30 s. Responses are capped at 64 MiB. At most 32 such requests are in flight
+ * (the rest wait their turn, in order); 429 and 503 answers are retried after Retry-After
+ * (1-10 s), up to 5 times, before done sees them. NULL when it could not be started (out
  * of memory). */
 struct k8s_req *k8s_http_request(struct k8s_http *h, const char *method, const char *path,
                                  const char *body, const char *content_type, long timeout_ms,
@@ -63,6 +65,7 @@ struct k8s_http_stats {
     unsigned long failures;  /* transport errors and 5xx */
     unsigned long in_flight; /* now */
     unsigned long token_reads;
+    unsigned long throttled; /* 429/503 answers retried */
 };
 void k8s_http_stats(const struct k8s_http *h, struct k8s_http_stats *out);
 
