@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the binaries of the test Kubernetes cluster (issue 7) from the Go module proxy:
-#   kube-apiserver, kube-scheduler  (k8s.io/kubernetes, wrapper module scripts/k8s/gomod)
+#   kube-apiserver, kube-scheduler, kube-controller-manager
+#                                   (k8s.io/kubernetes, wrapper module scripts/k8s/gomod)
 #   etcd                            (go.etcd.io/etcd/server/v3, wrapper module scripts/k8s/etcdmod)
 #   kubectl                         (only when none is on PATH, or CNOTE_K8S_BUILD_KUBECTL=1)
 # into ${CNOTE_K8S_CACHE:-$HOME/.cache/cnote-k8s}/bin-<versions>. A second run finds them and
@@ -42,11 +43,15 @@ build() {  # build <module dir> <packages...>: into $bin/
 k8s_pkgs=()
 [ -x "$bin/kube-apiserver" ] || k8s_pkgs+=(k8s.io/kubernetes/cmd/kube-apiserver)
 [ -x "$bin/kube-scheduler" ] || k8s_pkgs+=(k8s.io/kubernetes/cmd/kube-scheduler)
+# kube-controller-manager only when asked (node-loss experiments; ~5 min more cold)
+if [ "${CNOTE_K8S_CONTROLLER_MANAGER:-0}" = 1 ] || [ "${CNOTE_K8S_BUILD_KCM:-0}" = 1 ]; then
+    [ -x "$bin/kube-controller-manager" ] || k8s_pkgs+=(k8s.io/kubernetes/cmd/kube-controller-manager)
+fi
 if [ "$need_kubectl" = 1 ] && [ ! -x "$bin/kubectl" ]; then
     k8s_pkgs+=(k8s.io/kubernetes/cmd/kubectl)
 fi
 if [ "${#k8s_pkgs[@]}" -gt 0 ]; then
-    log "building ${k8s_pkgs[*]} ($K8S_VERSION) into $bin (cold: ~10-20 min on 2 cores)"
+    log "building ${k8s_pkgs[*]} ($K8S_VERSION) into $bin (cold: ~15 min on 2 cores)"
     # The version stamp kube-apiserver reports in /version (otherwise v0.0.0-master).
     vpkg=k8s.io/component-base/version
     ldflags="-s -w -X $vpkg.gitVersion=$K8S_VERSION -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X $vpkg.gitTreeState=clean"

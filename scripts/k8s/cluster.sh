@@ -2,8 +2,9 @@
 # A real, single-machine Kubernetes control plane for cnote's end-to-end tests (issue 7):
 # etcd + kube-apiserver + kube-scheduler built by scripts/k8s/build.sh, plus the test-only
 # process kubelet (tests/k8s/kubelet.py) that registers one node and runs pods as local processes.
-# No kube-controller-manager: no namespace finalisation, no ownerReference GC, no node-lifecycle
-# evictions, no default ServiceAccounts (ServiceAccount admission is disabled instead).
+# kube-controller-manager only with CNOTE_K8S_CONTROLLER_MANAGER=1; without it: no namespace
+# finalisation, no ownerReference GC, no node-lifecycle (NotReady/evictions of a lost node).
+# ServiceAccount admission is disabled (no token controller by default; pods need no SA token).
 #
 #   cluster.sh start DIR   start everything, state + logs in DIR; writes DIR/env
 #   cluster.sh stop DIR    stop exactly the processes that `start DIR` started (PIDs in DIR/pids)
@@ -13,8 +14,13 @@
 #   CNOTE_K8S_NO_KUBELET=1   do not start the process kubelet
 #   CNOTE_K8S_GPUS=N         nvidia.com/gpu on the node (default 2)
 #   CNOTE_K8S_NODE=NAME      node name (default cnote-node-1)
+#   CNOTE_K8S_NODES=N        run N process kubelets: NAME, then cnote-node-2..N (default 1). The
+#                            node controller evicts nothing while every node is down, so node-loss
+#                            tests need N >= 2 and CNOTE_K8S_CONTROLLER_MANAGER=1.
 #   CNOTE_K8S_BIN=DIR        use binaries from DIR instead of running build.sh
 #   CNOTE_K8S_KUBELET_ARGS   extra arguments for kubelet.py (e.g. "--pull-delay 3")
+#   CNOTE_K8S_CONTROLLER_MANAGER=1  also run kube-controller-manager (node monitor grace 20 s)
+#   CNOTE_K8S_EVICTION_SECONDS      default not-ready/unreachable toleration of pods (default 300)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -51,7 +57,9 @@ stop_one() {  # stop_one DIR NAME MATCH
 cmd_stop() {
     local dir="$1"
     [ -d "$dir/pids" ] || return 0
-    stop_one "$dir" kubelet kubelet.py
+    local f
+    for f in "$dir"/pids/kubelet*; do [ -e "$f" ] && stop_one "$dir" "$(basename "$f")" kubelet.py; done
+    stop_one "$dir" kube-controller-manager kube-controller-manager
     stop_one "$dir" kube-scheduler kube-scheduler
     stop_one "$dir" kube-apiserver kube-apiserver
     stop_one "$dir" etcd etcd
@@ -181,12 +189,16 @@ cmd_start() {
     [ -x "$kubectl" ] || die "no kubectl (run CNOTE_K8S_BUILD_KUBECTL=1 scripts/k8s/build.sh)"
 
     [ -f "$dir/ca.crt" ] || make_certs
-    local pki="$dir/pki" admin_token sched_token etcd_port peer_port api_port sched_port
+    local pki="$dir/pki" admin_token sched_token kcm_token etcd_port peer_port api_port sched_port
     admin_token="$(openssl rand -hex 24)"
     sched_token="$(openssl rand -hex 24)"
+    kcm_token="$(openssl rand -hex 24)"
     umask 077
-    printf '%s,cnote-admin,cnote-admin,"system:masters"\n%s,system:kube-scheduler,system:kube-scheduler,"system:masters"\n' \
-        "$admin_token" "$sched_token" > "$pki/tokens.csv"
+    {
+        printf '%s,cnote-admin,cnote-admin,"system:masters"\n' "$admin_token"
+        printf '%s,system:kube-scheduler,system:kube-scheduler,"system:masters"\n' "$sched_token"
+        printf '%s,system:kube-controller-manager,system:kube-controller-manager,"system:masters"\n' "$kcm_token"
+    } > "$pki/tokens.csv"
     umask 022
     etcd_port="$(free_port)"; peer_port="$(free_port)"; api_port="$(free_port)"; sched_port="$(free_port)"
     APISERVER="https://127.0.0.1:$api_port"
@@ -213,6 +225,8 @@ cmd_start() {
         --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
         --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
         --kubelet-preferred-address-types InternalIP \
+        --default-not-ready-toleration-seconds "${CNOTE_K8S_EVICTION_SECONDS:-300}" \
+        --default-unreachable-toleration-seconds "${CNOTE_K8S_EVICTION_SECONDS:-300}" \
         --endpoint-reconciler-type none --profiling=false
     wait_for 60 "kube-apiserver /readyz" curl -sf --cacert "$dir/ca.crt" -H "Authorization: Bearer $admin_token" "$APISERVER/readyz"
     alive kube-apiserver kube-apiserver
@@ -221,6 +235,15 @@ cmd_start() {
     kubeconfig "$pki/scheduler.kubeconfig" system:kube-scheduler "$sched_token" kube-system
     spawn kube-scheduler "$bin/kube-scheduler" --kubeconfig "$pki/scheduler.kubeconfig" \
         --leader-elect=false --bind-address 127.0.0.1 --secure-port "$sched_port"
+    if [ "${CNOTE_K8S_CONTROLLER_MANAGER:-0}" = 1 ]; then
+        [ -x "$bin/kube-controller-manager" ] || die "missing $bin/kube-controller-manager"
+        kubeconfig "$pki/kcm.kubeconfig" system:kube-controller-manager "$kcm_token" kube-system
+        spawn kube-controller-manager "$bin/kube-controller-manager" --kubeconfig "$pki/kcm.kubeconfig" \
+            --leader-elect=false --bind-address 127.0.0.1 --secure-port "$(free_port)" \
+            --service-account-private-key-file "$pki/sa.key" --root-ca-file "$dir/ca.crt" \
+            --use-service-account-credentials=false \
+            --node-monitor-period 2s --node-monitor-grace-period 20s
+    fi
 
     local k=("$kubectl" --kubeconfig "$dir/admin.kubeconfig")
     bootstrap_yaml namespace | "${k[@]}" apply -f - >/dev/null
@@ -228,20 +251,33 @@ cmd_start() {
     for obj in serviceaccount role rolebinding; do
         bootstrap_yaml $obj | "${k[@]}" -n "$NS" apply -f - >/dev/null
     done
-    "${k[@]}" -n "$NS" create serviceaccount default >/dev/null
+    "${k[@]}" -n "$NS" create serviceaccount default --dry-run=client -o yaml | "${k[@]}" apply -f - >/dev/null
     umask 077
     "${k[@]}" -n "$NS" create token cnote-server --duration=24h > "$dir/server.token"
     umask 022
     kubeconfig "$dir/server.kubeconfig" cnote-server "$(cat "$dir/server.token")" "$NS"
 
     if [ "${CNOTE_K8S_NO_KUBELET:-0}" != 1 ]; then
-        # shellcheck disable=SC2086
-        spawn kubelet python3 "$repo/tests/k8s/kubelet.py" --kubeconfig "$dir/admin.kubeconfig" \
-            --node "$NODE" --gpus "${CNOTE_K8S_GPUS:-2}" --repo "$repo" --state-dir "$dir/kubelet" \
-            --tls-cert "$pki/kubelet.crt" --tls-key "$pki/kubelet.key" ${CNOTE_K8S_KUBELET_ARGS:-}
-        wait_for 20 "node $NODE Ready" sh -c "'$kubectl' --kubeconfig '$dir/admin.kubeconfig' get node '$NODE' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
+        local n name pidname octet
+        # pod addresses 127.<octet>.x.y: a random range per cluster, so that two clusters on one
+        # machine (parallel test runs) never hand out the same address with the same ports
+        octet=$(( 20 + RANDOM % 200 ))
+        for n in $(seq 1 "${CNOTE_K8S_NODES:-1}"); do
+            name="$NODE"; pidname=kubelet
+            [ "$n" = 1 ] || { name="cnote-node-$n"; pidname="kubelet-$n"; }
+            # shellcheck disable=SC2086
+            spawn "$pidname" python3 "$repo/tests/k8s/kubelet.py" --kubeconfig "$dir/admin.kubeconfig" \
+                --node "$name" --gpus "${CNOTE_K8S_GPUS:-2}" --repo "$repo" --state-dir "$dir/$pidname" \
+                --tls-cert "$pki/kubelet.crt" --tls-key "$pki/kubelet.key" \
+                --ip-octet $(( (octet + n - 1) % 250 + 1 )) ${CNOTE_K8S_KUBELET_ARGS:-}
+        done
+        for n in $(seq 1 "${CNOTE_K8S_NODES:-1}"); do
+            name="$NODE"; [ "$n" = 1 ] || name="cnote-node-$n"
+            wait_for 20 "node $name Ready" sh -c "'$kubectl' --kubeconfig '$dir/admin.kubeconfig' get node '$name' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
+        done
     fi
     alive kube-scheduler kube-scheduler
+    [ ! -f "$dir/pids/kube-controller-manager" ] || alive kube-controller-manager kube-controller-manager
     started=1
 
     local pids=""

@@ -144,7 +144,7 @@ check "can-i create pods (default): no" test "$(can create pods -n default)" = n
 check "can-i list nodes: no" test "$(can list nodes)" = no
 
 # --- stop leaves nothing behind
-pids="$CNOTE_K8S_ETCD_PID $CNOTE_K8S_KUBE_APISERVER_PID $CNOTE_K8S_KUBE_SCHEDULER_PID ${CNOTE_K8S_KUBELET_PID:-}"
+pids="$(sed -n 's/^CNOTE_K8S_.*_PID=//p' "$dir/env" | tr '\n' ' ')"
 simple_pod smoke-sleeper cnote-kernel 0 sleep 4242
 wait_until 20 pgrep -f '^sleep 4242$' >/dev/null
 t0=$SECONDS
