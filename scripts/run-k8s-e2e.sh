@@ -40,6 +40,17 @@ fi
 . "$CNOTE_K8S_DIR/env"
 
 rc=0
+if ((own_cluster)); then
+    # the test cluster itself (a cluster of its own): scheduling, image pulls, probes, logs,
+    # deletion, RBAC of the server's token, nothing left behind
+    echo "run-k8s-e2e.sh: the process kubelet and the control plane (tests/k8s/cluster_smoke.sh)"
+    if tests/k8s/cluster_smoke.sh >"$TMP/smoke.log" 2>&1; then
+        tail -n 1 "$TMP/smoke.log"
+    else
+        tail -n 40 "$TMP/smoke.log"
+        rc=1
+    fi
+fi
 echo "run-k8s-e2e.sh: manifests against the API server (dry-run=server)"
 CNOTE_K8S_ADMIN_KUBECONFIG=$CNOTE_K8S_ADMIN_KUBECONFIG tests/k8s/test_manifests.sh \
     "$CNOTE_K8S_ADMIN_KUBECONFIG" || rc=1
