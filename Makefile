@@ -16,7 +16,7 @@ endif
 
 CC ?= cc
 PKGS := libzmq jansson libcrypto
-SERVER_PKGS := $(PKGS) libwebsockets libuv sqlite3 libcurl yaml-0.1
+SERVER_PKGS := $(PKGS) libwebsockets libuv sqlite3 libcurl yaml-0.1 libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SERVER_LIBS := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null)

@@ -200,6 +200,7 @@ int main(int argc, char **argv)
 
     find_exe_dir();
     jp_log_set_level(getenv("CNOTE_LOG_LEVEL"));
+    jp_log_set_format(getenv("CNOTE_LOG_FORMAT"));
     if (argc >= 2 && strcmp(argv[1], "install") == 0)
         return install(argc, argv);
     for (int i = 1; i < argc; i++) {

@@ -24,7 +24,7 @@ stage() { # stage NAME START_US -> one line with the elapsed seconds
 t=$(now_us)
 DEB_PKGS=(build-essential pkg-config libzmq3-dev libjansson-dev libssl-dev libcmocka-dev clang
     clang-format-14 libclang-rt-14-dev libopenblas-dev liblapacke-dev manpages-dev man-db python3-venv
-    libwebsockets-dev libuv1-dev libsqlite3-dev libcurl4-openssl-dev libyaml-dev wrk openssl chromium)
+    libwebsockets-dev libuv1-dev libsqlite3-dev libcurl4-openssl-dev libyaml-dev libsodium-dev wrk openssl chromium)
 # Node.js: the machine's own (any >= 20) when there is one, else Debian's
 command -v node >/dev/null || DEB_PKGS+=(nodejs npm)
 missing=()

@@ -107,13 +107,37 @@ static int checkpoints_route(struct srv_req *r, struct srv_resp *resp)
     return 0;
 }
 
+static int contents_impl(struct srv_req *r, struct srv_resp *resp);
+static int files_impl(struct srv_req *r, struct srv_resp *resp);
+
+/* Both run with the user's file-system identity in multi-user mode. */
 int api_contents(struct srv_req *r, struct srv_resp *resp)
+{
+    int fs = srv_fs_enter(r->srv, r);
+    int rc = contents_impl(r, resp);
+    srv_fs_leave(fs);
+    return rc;
+}
+
+int api_files(struct srv_req *r, struct srv_resp *resp)
+{
+    int fs = srv_fs_enter(r->srv, r);
+    int rc = files_impl(r, resp);
+    srv_fs_leave(fs);
+    return rc;
+}
+
+static int contents_impl(struct srv_req *r, struct srv_resp *resp)
 {
     struct srv *s = r->srv;
     const char *path = r->params[0] ? r->params[0] : "";
     json_t *out = NULL;
     int st;
 
+    if (!srv_contents(s, r)) {
+        srv_error(resp, 500, "The user's notebook directory cannot be created", NULL);
+        return 0;
+    }
     if (r->params[0] && checkpoints_route(r, resp))
         return 0;
 
@@ -127,7 +151,7 @@ int api_contents(struct srv_req *r, struct srv_resp *resp)
             return 0;
         }
         char *type = srv_query(r, "type"), *format = srv_query(r, "format");
-        st = contents_get(s->contents, path, type, format, content, hash, &out);
+        st = contents_get(srv_contents(s, r), path, type, format, content, hash, &out);
         free(type);
         free(format);
         if (st == 200)
@@ -148,16 +172,16 @@ int api_contents(struct srv_req *r, struct srv_resp *resp)
         }
     }
     if (strcmp(r->method, "POST") == 0) {
-        st = contents_create(s->contents, path, body, &out);
+        st = contents_create(srv_contents(s, r), path, body, &out);
     } else if (strcmp(r->method, "PUT") == 0) {
         if (!body) {
-            st = contents_create(s->contents, path, NULL, &out);
+            st = contents_create(srv_contents(s, r), path, NULL, &out);
         } else if (json_object_get(body, "copy_from")) {
             json_decref(body);
             srv_error(resp, 400, "Cannot copy with PUT, only POST", NULL);
             return 0;
         } else {
-            st = contents_save(s->contents, path, body, &out);
+            st = contents_save(srv_contents(s, r), path, body, &out);
         }
     } else if (strcmp(r->method, "PATCH") == 0) {
         json_t *npj = json_object_get(body, "path");
@@ -172,9 +196,9 @@ int api_contents(struct srv_req *r, struct srv_resp *resp)
             srv_error(resp, 400, "PATCH needs a path", NULL);
             return 0;
         }
-        st = contents_rename(s->contents, path, np, &out);
+        st = contents_rename(srv_contents(s, r), path, np, &out);
     } else if (strcmp(r->method, "DELETE") == 0) {
-        st = contents_delete(s->contents, path, &out);
+        st = contents_delete(srv_contents(s, r), path, &out);
     } else {
         json_decref(body);
         srv_error(resp, 405, "Method Not Allowed", NULL);
@@ -194,9 +218,9 @@ int api_checkpoints(struct srv_req *r, struct srv_resp *resp)
     json_t *out = NULL;
     int st;
     if (strcmp(r->method, "GET") == 0) {
-        st = contents_checkpoints_list(r->srv->contents, r->params[0], &out);
+        st = contents_checkpoints_list(srv_contents(r->srv, r), r->params[0], &out);
     } else {
-        st = contents_checkpoint_create(r->srv->contents, r->params[0], &out);
+        st = contents_checkpoint_create(srv_contents(r->srv, r), r->params[0], &out);
         if (st == 201) {
             char loc[8192];
             const char *id = json_string_value(json_object_get(out, "id"));
@@ -214,9 +238,9 @@ int api_checkpoint(struct srv_req *r, struct srv_resp *resp)
     json_t *out = NULL;
     int st;
     if (strcmp(r->method, "POST") == 0)
-        st = contents_checkpoint_restore(r->srv->contents, r->params[0], r->params[1], &out);
+        st = contents_checkpoint_restore(srv_contents(r->srv, r), r->params[0], r->params[1], &out);
     else
-        st = contents_checkpoint_delete(r->srv->contents, r->params[0], r->params[1], &out);
+        st = contents_checkpoint_delete(srv_contents(r->srv, r), r->params[0], r->params[1], &out);
     reply(resp, st, out);
     return 0;
 }
@@ -246,11 +270,12 @@ static const char *file_mime(const char *path)
     return "application/octet-stream";
 }
 
-int api_files(struct srv_req *r, struct srv_resp *resp)
+static int files_impl(struct srv_req *r, struct srv_resp *resp)
 {
     char *fs = NULL;
     struct stat sb;
-    int st = contents_fs_path(r->srv->contents, r->params[0], &fs);
+    struct contents *c = srv_contents(r->srv, r);
+    int st = c ? contents_fs_path(c, r->params[0], &fs) : 500;
     FILE *f = st == 0 && fs && stat(fs, &sb) == 0 && S_ISREG(sb.st_mode) ? fopen(fs, "rb") : NULL;
     free(fs);
     if (!f) {

@@ -22,7 +22,7 @@ int api_kernel_get_sub(struct srv_req *r, struct srv_resp *resp)
     const char *id = r->params[0], *what = r->params[1];
     char msg[300];
 
-    if (!kmgr_exists(s->kmgr, id)) {
+    if (!kmgr_exists(s->kmgr, id) || !srv_may_use_kernel(s, r, id)) {
         snprintf(msg, sizeof msg, "Kernel does not exist: %s", id);
         srv_error(resp, 404, msg, NULL);
         return 0;

@@ -86,7 +86,8 @@ static int env_allowed(const char *allow, const char *name)
  * on the allow-list only (others are dropped and logged), string values of at most 4096
  * bytes without NUL, CR or LF (else 400, like Enterprise Gateway); KERNEL_USERNAME is the
  * authenticated user whenever the server authenticates. NULL with *bad set on a 400. */
-static json_t *kernel_env(struct srv *s, json_t *in, char *bad, size_t badlen)
+static json_t *kernel_env(struct srv *s, const struct srv_req *r, json_t *in, char *bad,
+                          size_t badlen)
 {
     json_t *out = json_object();
     const char *k;
@@ -116,18 +117,20 @@ static json_t *kernel_env(struct srv *s, json_t *in, char *bad, size_t badlen)
         }
         json_object_set(out, k, v);
     }
-    if (s->o.token[0])
-        json_object_set_new(out, "KERNEL_USERNAME", json_string(SRV_USERNAME));
+    if (s->o.token[0] || s->multi)
+        json_object_set_new(out, "KERNEL_USERNAME",
+                            json_string(s->multi && r->user[0] ? r->user : SRV_USERNAME));
     return out;
 }
 
 /* The directory of an API path, walking up until one exists; the root when none does. */
-char *api_kernel_cwd(struct srv *s, const char *path)
+char *api_kernel_cwd(struct srv *s, const struct srv_req *r, const char *path)
 {
     char *p = strdup(path ? path : "");
-    while (p) {
+    struct contents *c = srv_contents(s, r);
+    while (p && c) {
         char *fs = NULL;
-        if (contents_fs_path(s->contents, p, &fs) == 0 && fs) {
+        if (contents_fs_path(c, p, &fs) == 0 && fs) {
             struct stat st;
             if (stat(fs, &st) == 0 && S_ISDIR(st.st_mode)) {
                 free(p);
@@ -153,7 +156,7 @@ int api_kernels(struct srv_req *r, struct srv_resp *resp)
     if (strcmp(r->method, "GET") == 0) {
         resp->status = 200;
         jp_buf_reset(&resp->body);
-        if (kmgr_list_write(s->kmgr, &resp->body) != 0) {
+        if (kmgr_list_write_owner(s->kmgr, &resp->body, srv_list_owner(s, r)) != 0) {
             srv_error(resp, 500, "Out of memory listing kernels", NULL);
             return 0;
         }
@@ -173,15 +176,21 @@ int api_kernels(struct srv_req *r, struct srv_resp *resp)
     const char *path = json_string_value(json_object_get(body, "path"));
     const char *want = json_string_value(json_object_get(body, "kernel_id"));
     char bad[300] = "";
-    json_t *env = kernel_env(s, json_object_get(body, "env"), bad, sizeof bad);
+    json_t *env = kernel_env(s, r, json_object_get(body, "env"), bad, sizeof bad);
     if (!env) {
         json_decref(body);
         srv_error(resp, 400, bad[0] ? bad : "Out of memory", NULL);
         return 0;
     }
-    char *cwd = api_kernel_cwd(s, path);
+    if (srv_quota_check(s, r, json_string_value(json_object_get(env, "KERNEL_PROFILE")), resp)) {
+        json_decref(env);
+        json_decref(body);
+        return 0;
+    }
+    char *cwd = api_kernel_cwd(s, r, path);
     char id[37], why[300] = "";
-    int rc = kmgr_start(s->kmgr, name, cwd, env, want, id, why, sizeof why, NULL, NULL);
+    int rc =
+        kmgr_start_owned(s->kmgr, r->user, name, cwd, env, want, id, why, sizeof why, NULL, NULL);
     free(cwd);
     json_decref(env);
     json_decref(body);
@@ -220,7 +229,7 @@ int api_kernel(struct srv_req *r, struct srv_resp *resp)
 {
     struct srv *s = r->srv;
     const char *id = r->params[0];
-    if (!valid_id(id) || !kmgr_exists(s->kmgr, id)) {
+    if (!valid_id(id) || !kmgr_exists(s->kmgr, id) || !srv_may_use_kernel(s, r, id)) {
         not_found(resp, id);
         return 0;
     }
@@ -266,7 +275,7 @@ int api_kernel_action(struct srv_req *r, struct srv_resp *resp)
         srv_error(resp, 404, "Not Found", NULL);
         return 0;
     }
-    if (!valid_id(id) || !kmgr_exists(s->kmgr, id)) {
+    if (!valid_id(id) || !kmgr_exists(s->kmgr, id) || !srv_may_use_kernel(s, r, id)) {
         not_found(resp, id);
         return 0;
     }

@@ -16,10 +16,12 @@
 
 #include "auth.h"
 #include "jp_buf.h"
+#include "jp_err.h"
 #include "jp_time.h"
 #include "kmgr.h"
 #include "kspecs.h"
 #include "srv.h"
+#include "users.h"
 #include "web.h"
 #include "ws.h"
 
@@ -72,9 +74,14 @@ int api_me(struct srv_req *r, struct srv_resp *resp)
         json_decref(want);
     }
     free(q);
-    json_t *id =
-        json_pack("{s:s,s:s,s:s,s:s,s:n,s:n}", "username", SRV_USERNAME, "name", SRV_USERNAME,
-                  "display_name", "cnote", "initials", "C", "avatar_url", "color");
+    struct srv *s = r->srv;
+    const char *who = s->multi && r->user[0] ? r->user : SRV_USERNAME;
+    char initials[2] = {(char)(who[0] >= 'a' && who[0] <= 'z' ? who[0] - 32 : who[0]), 0};
+    json_t *id = json_pack("{s:s,s:s,s:s,s:s,s:n,s:n}", "username", who, "name", who,
+                           "display_name", s->multi ? who : "cnote", "initials",
+                           s->multi ? initials : "C", "avatar_url", "color");
+    if (s->multi)
+        json_object_set_new(id, "admin", json_boolean(r->user_admin)); /* cnote: the app's menu */
     srv_json(resp, 200, json_pack("{s:o,s:o}", "identity", id, "permissions", perms));
     return 0;
 }
@@ -347,18 +354,28 @@ static void login_page(struct srv *s, struct srv_resp *resp, int status, const c
     }
     jp_buf_adds(b, "<form method=\"post\" action=\"");
     web_html_escape(b, s->o.base_url);
-    jp_buf_adds(b, "login\">\n<label for=\"password\">Token</label>\n"
-                   "<input type=\"password\" id=\"password\" name=\"password\" "
-                   "autocomplete=\"current-password\" required autofocus");
+    jp_buf_adds(b, "login\">\n");
+    if (s->multi)
+        jp_buf_adds(b, "<label for=\"username\">User name</label>\n"
+                       "<input type=\"text\" id=\"username\" name=\"username\" "
+                       "autocomplete=\"username\" autocapitalize=\"none\" required autofocus>\n");
+    jp_buf_adds(b, s->multi ? "<label for=\"password\">Password</label>\n"
+                            : "<label for=\"password\">Token</label>\n");
+    jp_buf_adds(b, "<input type=\"password\" id=\"password\" name=\"password\" "
+                   "autocomplete=\"current-password\" required");
+    if (!s->multi)
+        jp_buf_adds(b, " autofocus");
     if (error)
         jp_buf_adds(b, " aria-invalid=\"true\"");
     jp_buf_adds(b, ">\n<input type=\"hidden\" name=\"_xsrf\" value=\"");
     web_html_escape(b, auth_xsrf_value(s));
     jp_buf_adds(b, "\">\n<input type=\"hidden\" name=\"next\" value=\"");
     web_html_escape(b, next);
-    jp_buf_adds(b, "\">\n<button type=\"submit\">Log in</button>\n</form>\n"
-                   "<p class=\"hint\">The token is in the URL cnote-server printed when it "
-                   "started (<code>?token=...</code>).</p>\n</main>\n</body>\n</html>\n");
+    jp_buf_adds(b, "\">\n<button type=\"submit\">Log in</button>\n</form>\n");
+    if (!s->multi)
+        jp_buf_adds(b, "<p class=\"hint\">The token is in the URL cnote-server printed when it "
+                       "started (<code>?token=...</code>).</p>\n");
+    jp_buf_adds(b, "</main>\n</body>\n</html>\n");
     resp->status = status;
     snprintf(resp->content_type, sizeof resp->content_type, "text/html; charset=utf-8");
     /* the page carries the _xsrf value: never stored by a cache */
@@ -373,7 +390,34 @@ int page_login(struct srv_req *r, struct srv_resp *resp)
     int post = strcmp(r->method, "POST") == 0;
     char *next = post ? form_field(r, "next") : srv_query(r, "next");
     const char *safe = safe_next(s, next) ? next : s->o.base_url;
-    if (post) {
+    if (post && s->multi) {
+        char *user = form_field(r, "username"), *pw = form_field(r, "password");
+        struct user u;
+        int retry = 0;
+        /* the socket's peer; behind a trusted proxy, the address it forwards */
+        const char *fwd = s->o.trust_proxy ? r->header(r, "x-forwarded-for") : NULL;
+        char ip[64];
+        snprintf(ip, sizeof ip, "%.*s", fwd ? (int)strcspn(fwd, ", ") : 63, fwd ? fwd : r->peer);
+        int rc = user && pw ? users_login(s->users, user, pw, ip, &u, &retry) : JP_EINVAL;
+        if (rc == 0) {
+            srv_set_user_cookie(s, resp, u.id); /* users_login audited it */
+            resp->status = 302;
+            srv_header_add(resp, "Location", safe);
+        } else if (rc == JP_ERANGE) {
+            char msg[200], ra[16];
+            snprintf(msg, sizeof msg, "Too many failed logins. Try again in %d s.", retry);
+            users_audit(s->users, "", "login_throttled", user ? user : "", NULL);
+            login_page(s, resp, 429, safe, msg);
+            snprintf(ra, sizeof ra, "%d", retry);
+            srv_header_add(resp, "Retry-After", ra);
+        } else {
+            login_page(s, resp, 401, safe, "Invalid user name or password.");
+        }
+        if (pw)
+            OPENSSL_cleanse(pw, strlen(pw));
+        free(pw);
+        free(user);
+    } else if (post) {
         char *pw = form_field(r, "password");
         if (auth_token_ok(s, pw)) {
             auth_set_login_cookie(s, resp);

@@ -67,14 +67,38 @@ void srv_remote_failed(struct srv *s, const char *kernel_id, const char *session
         kmgr_shutdown(s->kmgr, kernel_id, shutdown_ignored, NULL);
 }
 
-/* Start a kernel for a session: 0 and id, or an answer already written to resp. */
-static int start_kernel(struct srv *s, const char *name, const char *path, char id[37],
-                        struct srv_resp *resp)
+/* Is this session the request's user's? (Sessions belong to their kernel's owner; in
+ * multi-user mode a user sees only their own, an admin may open anyone's by id.) */
+static int mine(struct srv *s, const struct srv_req *r, const struct session *x, int listing)
 {
-    char *cwd = api_kernel_cwd(s, path);
+    const char *owner;
+    if (!s->multi)
+        return 1;
+    owner = kmgr_owner(s->kmgr, x->kernel_id);
+    if (!owner)
+        return 0;
+    return strcmp(owner, r->user) == 0 || (!listing && r->user_admin);
+}
+
+static struct session *by_path(struct srv *s, const struct srv_req *r, const char *path)
+{
+    for (size_t i = 0; i < s->sessions->n; i++)
+        if (strcmp(s->sessions->v[i].path, path) == 0 && mine(s, r, &s->sessions->v[i], 1))
+            return &s->sessions->v[i];
+    return NULL;
+}
+
+/* Start a kernel for a session: 0 and id, or an answer already written to resp. */
+static int start_kernel(struct srv *s, const struct srv_req *r, const char *name, const char *path,
+                        char id[37], struct srv_resp *resp)
+{
+    if (srv_quota_check(s, r, NULL, resp))
+        return -1;
+    char *cwd = api_kernel_cwd(s, r, path);
     char why[300] = "";
     json_t *env = json_pack("{s:s}", "JPY_SESSION_NAME", path ? path : "");
-    int rc = kmgr_start(s->kmgr, name, cwd, env, NULL, id, why, sizeof why, NULL, NULL);
+    int rc =
+        kmgr_start_owned(s->kmgr, r->user, name, cwd, env, NULL, id, why, sizeof why, NULL, NULL);
     json_decref(env);
     free(cwd);
     if (rc == JP_ENOENT) {
@@ -121,7 +145,8 @@ int api_sessions(struct srv_req *r, struct srv_resp *resp)
     if (strcmp(r->method, "GET") == 0) {
         json_t *a = json_array();
         for (size_t i = 0; i < s->sessions->n; i++)
-            json_array_append_new(a, model(s, &s->sessions->v[i]));
+            if (mine(s, r, &s->sessions->v[i], 1))
+                json_array_append_new(a, model(s, &s->sessions->v[i]));
         srv_json(resp, 200, a);
         return 0;
     }
@@ -139,14 +164,14 @@ int api_sessions(struct srv_req *r, struct srv_resp *resp)
         json_decref(body);
         return 0;
     }
-    struct session *x = sessions_by_path(s->sessions, path);
+    struct session *x = by_path(s, r, path);
     if (!x) {
         const char *kid = json_string_value(json_object_get(kernel, "id"));
         const char *kname = json_string_value(json_object_get(kernel, "name"));
         char id[37];
-        if (kid && kmgr_exists(s->kmgr, kid)) {
+        if (kid && kmgr_exists(s->kmgr, kid) && srv_may_use_kernel(s, r, kid)) {
             snprintf(id, sizeof id, "%s", kid);
-        } else if (start_kernel(s, kname, path, id, resp)) {
+        } else if (start_kernel(s, r, kname, path, id, resp)) {
             json_decref(body);
             return 0;
         }
@@ -172,6 +197,8 @@ int api_session(struct srv_req *r, struct srv_resp *resp)
     struct srv *s = r->srv;
     prune(s);
     struct session *x = sessions_get(s->sessions, r->params[0]);
+    if (x && !mine(s, r, x, 0))
+        x = NULL; /* someone else's: as if it did not exist */
     if (!x) {
         char msg[300];
         snprintf(msg, sizeof msg, "Session not found: session_id='%s'", r->params[0]);
@@ -213,7 +240,7 @@ int api_session(struct srv_req *r, struct srv_resp *resp)
         const char *kid = json_string_value(json_object_get(kernel, "id"));
         const char *kname = json_string_value(json_object_get(kernel, "name"));
         if (kid) {
-            if (!kmgr_exists(s->kmgr, kid)) {
+            if (!kmgr_exists(s->kmgr, kid) || !srv_may_use_kernel(s, r, kid)) {
                 char msg[300];
                 snprintf(msg, sizeof msg, "No such kernel: %s", kid);
                 srv_error(resp, 400, msg, NULL);
@@ -223,7 +250,7 @@ int api_session(struct srv_req *r, struct srv_resp *resp)
             snprintf(x->kernel_id, sizeof x->kernel_id, "%s", kid);
         } else if (kname) {
             char id[37], old[37];
-            if (start_kernel(s, kname, path ? path : x->path, id, resp)) {
+            if (start_kernel(s, r, kname, path ? path : x->path, id, resp)) {
                 json_decref(body);
                 return 0;
             }

@@ -168,14 +168,18 @@ int auth_check(struct srv *s, struct srv_req *r, struct srv_resp *resp, int publ
         return -1;
     }
     int authed = 0;
-    /* token: ?token= first, then the Authorization header */
-    char *qt = srv_query(r, "token");
+    r->user[0] = '\0';
+    r->user_admin = !s->multi; /* single-user mode: the one user manages everything */
+    /* multi-user mode: users' tokens and login cookies only (multiuser.c) */
+    char *qt = s->multi ? NULL : srv_query(r, "token");
     if (qt && auth_token_ok(s, qt)) {
         authed = r->token_auth = 1;
         auth_set_login_cookie(s, resp); /* so the browser keeps working without ?token= */
     }
     free(qt);
-    const char *ah = r->header(r, "authorization");
+    const char *ah = s->multi ? NULL : r->header(r, "authorization");
+    if (s->multi)
+        authed = srv_user_auth(s, r, resp);
     if (!authed && ah) {
         const char *sp = strchr(ah, ' ');
         if (sp && ((size_t)(sp - ah) == 5 || (size_t)(sp - ah) == 6) &&
@@ -186,7 +190,7 @@ int auth_check(struct srv *s, struct srv_req *r, struct srv_resp *resp, int publ
                 authed = r->token_auth = 1;
         }
     }
-    if (!authed) {
+    if (!authed && !s->multi) {
         char name[64];
         cookie_name(s, name, sizeof name);
         char *c = auth_cookie(r, name);
@@ -194,7 +198,7 @@ int auth_check(struct srv *s, struct srv_req *r, struct srv_resp *resp, int publ
             authed = 1;
         free(c);
     }
-    if (!s->o.token[0])
+    if (!s->o.token[0] && !s->multi)
         authed = 1; /* --token '' (refused unless on loopback): no authentication */
 
     int unsafe = strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0 &&

@@ -313,6 +313,7 @@ static int write_headers(struct http *h, struct conn *c, struct lws *wsi)
     const char *ct = r->content_type[0] ? r->content_type : NULL;
     if (!r->status)
         r->status = 200;
+    srv_metrics_response(h->srv, r->status);
     if (lws_add_http_common_headers(wsi, (unsigned int)r->status, ct, r->body.len, &p, end))
         return -1;
     static const char nosniff[] = "nosniff";
@@ -389,6 +390,7 @@ static const char *request_begin(struct http *h, struct conn *c, struct lws *wsi
     c->req.conn = c;
     c->req.header = conn_header;
     c->req.hctx = c;
+    lws_get_peer_simple(wsi, c->req.peer, sizeof c->req.peer);
     *uri = NULL;
     return method_of(wsi, uri);
 }
@@ -651,7 +653,7 @@ static int ws_confirm(struct http *h, struct conn *c, struct lws *wsi)
                   NULL);
         return ws_refuse(h, c, wsi);
     }
-    if (kid[0] && !kmgr_exists(s->kmgr, kid)) {
+    if (kid[0] && (!kmgr_exists(s->kmgr, kid) || !srv_may_use_kernel(s, &c->req, kid))) {
         char msg[128];
         snprintf(msg, sizeof msg, "Kernel does not exist: %s", kid);
         srv_error(&c->resp, 404, msg, NULL);

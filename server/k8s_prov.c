@@ -39,7 +39,7 @@ struct kpod {
     int forgotten;           /* on the graveyard list, freed by its create callback */
     char pending_exit[1400]; /* ended: reported once the pod object is gone */
     int64_t pending_ms;
-    int64_t create_deadline_ms;
+    int64_t create_deadline_ms, launched_ms;
     struct k8s_timeouts to;
     json_t *pod_json;    /* the Pod to create (kept for retries) */
     json_t *secret_json; /* the Secret to create */
@@ -65,6 +65,8 @@ struct k8s_prov {
     uv_timer_t tick;
     struct kpod *head, *grave;
     struct k8s_prov_stats st;
+    void (*on_launch)(void *ctx, double seconds);
+    void *on_launch_ctx;
     int freeing;
 };
 
@@ -200,6 +202,9 @@ static void kp_act(struct kpod *k, enum k8s_action a)
         return;
     case K8S_ACT_UP:
         progress_add(k, "Normal", "Ready", k->sm.note);
+        if (k->p->on_launch && k->launched_ms && !k->adopting)
+            k->p->on_launch(k->p->on_launch_ctx,
+                            (double)(jp_time_mono_ms() - k->launched_ms) / 1000.0);
         k->adopting = 0;
         kmgr_prov_up(k->p->kmgr, k->id, k->sm.ip);
         return;
@@ -420,7 +425,8 @@ static int op_launch(void *ctx, struct kmgr_launch *l, char *why, size_t whylen)
     struct kpod *k = kp_find(p, l->kernel_id);
     struct k8s_pod_params pp;
     const char *slug, *rel = "";
-    size_t rl = strlen(p->root);
+    char uroot[4400];
+    size_t rl;
     char podname[160];
     char *conn;
     int rc;
@@ -428,7 +434,14 @@ static int op_launch(void *ctx, struct kmgr_launch *l, char *why, size_t whylen)
     slug = k8s_profiles_resolve(p->profiles, wanted_profile(l), why, whylen);
     if (!slug)
         return JP_ENOENT;
-    if (l->cwd && strncmp(l->cwd, p->root, rl) == 0 && (l->cwd[rl] == '/' || !l->cwd[rl]))
+    /* the notebook's directory relative to the user's root (<root>/<user> in multi-user mode),
+     * which is what the pod mounts */
+    if (l->owner && *l->owner)
+        snprintf(uroot, sizeof uroot, "%s/%s", p->root, l->owner);
+    else
+        snprintf(uroot, sizeof uroot, "%s", p->root);
+    rl = strlen(uroot);
+    if (l->cwd && strncmp(l->cwd, uroot, rl) == 0 && (l->cwd[rl] == '/' || !l->cwd[rl]))
         rel = l->cwd[rl] == '/' ? l->cwd + rl + 1 : "";
     if (l->n == 0)
         snprintf(podname, sizeof podname, "cnote-kernel-%s", l->kernel_id);
@@ -441,7 +454,7 @@ static int op_launch(void *ctx, struct kmgr_launch *l, char *why, size_t whylen)
     pp.secret_name = NULL;
     pp.namespace = p->ns;
     pp.instance = p->instance;
-    pp.user = p->user;
+    pp.user = l->owner && *l->owner ? l->owner : p->user;
     pp.kernel_name = l->kernel_name;
     pp.profile = slug;
     pp.workdir_rel = rel;
@@ -490,6 +503,7 @@ static int op_launch(void *ctx, struct kmgr_launch *l, char *why, size_t whylen)
     l->ports[3] = ports.control;
     l->ports[4] = ports.hb;
     k->create_deadline_ms = jp_time_mono_ms() + CREATE_RETRY_MS;
+    k->launched_ms = jp_time_mono_ms();
     if (l->n == 0)
         create_secret(k);
     else
@@ -1066,4 +1080,12 @@ void k8s_prov_stats(struct k8s_prov *p, struct k8s_prov_stats *out)
         return;
     *out = p->st;
     k8s_http_stats(p->http, &out->http);
+}
+
+void k8s_prov_on_launch(struct k8s_prov *p, void (*fn)(void *ctx, double seconds), void *ctx)
+{
+    if (!p)
+        return;
+    p->on_launch = fn;
+    p->on_launch_ctx = ctx;
 }

@@ -52,6 +52,9 @@ json_t *k8s_prov_progress(struct k8s_prov *p, const char *kernel_id);
  * the API answer (0: transport error) and the text. JP_ENOENT when the kernel has no pod. */
 int k8s_prov_log(struct k8s_prov *p, const char *kernel_id, int tail, k8s_done_fn done, void *arg);
 
+/* Called with the seconds from creating a pod to its container running (a metric). */
+void k8s_prov_on_launch(struct k8s_prov *p, void (*fn)(void *ctx, double seconds), void *ctx);
+
 /* The profiles for REST: new reference (k8s_profiles_list). */
 json_t *k8s_prov_profiles(struct k8s_prov *p);
 

@@ -86,6 +86,7 @@ struct kernel {
     struct kernel *prev, *next;
     char id[JP_UUID_LEN];
     char name[128];
+    char owner[65];
     char cwd[PATH_LEN];
     char conn_path[PATH_LEN];
     struct jp_conn conn;
@@ -112,7 +113,11 @@ struct kernel {
     int remote;      /* runs under the remote provisioner */
     int launching;   /* remote: launched, not yet up */
     int launches;    /* remote: launches so far */
-    int closing;     /* removed: handles closing */
+    int as_user;     /* runs under uid/gid (multi-user isolation) */
+    uid_t uid;
+    gid_t gid;
+    char home[PATH_LEN];
+    int closing; /* removed: handles closing */
     enum stop_kind stop;
     enum stop_stage stage;
     int hb_pending, hb_misses;
@@ -150,6 +155,9 @@ struct kmgr {
     int pending_closes;
     struct kmgr_prov prov;
     int prov_set, prov_all;
+    kmgr_user_map_fn user_map;
+    void *user_map_ctx;
+    char user_runtime_dir[PATH_LEN];
 };
 
 static void kernel_handle_exit(struct kernel *k, int wstatus);
@@ -916,6 +924,10 @@ static int build_env(struct kernel *k, struct envv *e)
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     if ((rc = envv_set(e, "JPY_PARENT_PID", pid)) != 0)
         return rc;
+    if (k->as_user &&
+        ((rc = envv_set(e, "HOME", k->home)) != 0 || (rc = envv_set(e, "USER", k->owner)) != 0 ||
+         (rc = envv_set(e, "LOGNAME", k->owner)) != 0))
+        return rc;
     jp_buf_init(&b, 1 << 20);
     json_object_foreach(json_object_get(k->spec, "env"), key, v)
     {
@@ -963,15 +975,32 @@ static void argv_free(char **argv)
     free(argv);
 }
 
+#define SETPRIV_ARGS 9
+
 static char **build_argv(struct kernel *k)
 {
     const json_t *a = json_object_get(k->spec, "argv");
-    size_t n = json_array_size(a);
-    char **argv = calloc(n + 1, sizeof *argv);
+    size_t n = json_array_size(a), pre = k->as_user ? SETPRIV_ARGS : 0;
+    char **argv = calloc(n + pre + 1, sizeof *argv), **out = argv;
     struct jp_buf b1, b2;
 
     if (!argv)
         return NULL;
+    if (pre) {
+        /* drop to the owner's account before the kernel runs any of their code */
+        char uid[32], gid[32];
+        snprintf(uid, sizeof uid, "%u", (unsigned)k->uid);
+        snprintf(gid, sizeof gid, "%u", (unsigned)k->gid);
+        const char *p[SETPRIV_ARGS] = {
+            "setpriv",        "--reuid",         uid, "--regid", gid, "--clear-groups",
+            "--no-new-privs", "--inh-caps=-all", "--"};
+        for (size_t i = 0; i < pre; i++)
+            if (!(argv[i] = strdup(p[i]))) {
+                argv_free(argv);
+                return NULL;
+            }
+        out = argv + pre;
+    }
     jp_buf_init(&b1, 1 << 20);
     jp_buf_init(&b2, 1 << 20);
     for (size_t i = 0; i < n; i++) {
@@ -980,7 +1009,7 @@ static char **build_argv(struct kernel *k)
         jp_buf_reset(&b2);
         if (!s || subst(&b1, s, "{connection_file}", k->conn_path) != 0 ||
             subst(&b2, b1.data, "{resource_dir}", k->resource_dir ? k->resource_dir : "") != 0 ||
-            !(argv[i] = strdup(b2.data))) {
+            !(out[i] = strdup(b2.data))) {
             argv_free(argv);
             argv = NULL;
             break;
@@ -1149,6 +1178,7 @@ static int remote_launch(struct kernel *k, char *why, size_t whylen)
     l.env = k->env;
     l.spec = k->spec;
     l.key = k->conn.key;
+    l.owner = k->owner;
     l.n = k->launches;
     for (int i = 0; i < JP_CH_COUNT; i++)
         l.ports[i] = k->conn.ports[i];
@@ -1179,11 +1209,21 @@ static int kernel_launch(struct kernel *k, int newports, char *why, size_t whyle
     if (k->remote)
         return remote_launch(k, why, whylen);
     if (newports) {
-        if ((rc = pick_ports(m, k, k->conn.ports, why, whylen)) != 0)
+        if (k->as_user) {
+            for (int i = 0; i < JP_CH_COUNT; i++)
+                k->conn.ports[i] = i + 1; /* ipc: socket names, not ports */
+        } else if ((rc = pick_ports(m, k, k->conn.ports, why, whylen)) != 0) {
             return rc;
+        }
         if ((rc = jp_conn_save(&k->conn, k->conn_path)) != 0) {
             why_set(why, whylen, "cannot write connection file %s", k->conn_path);
             return rc;
+        }
+        if (k->as_user &&
+            (chown(k->conn_path, k->uid, k->gid) != 0 || chmod(k->conn_path, 0600) != 0)) {
+            why_set(why, whylen, "cannot give the connection file to uid %u: %s", (unsigned)k->uid,
+                    strerror(errno));
+            return JP_EIO;
         }
     }
     if ((rc = kernel_connect(k)) != 0) {
@@ -1806,6 +1846,13 @@ static int kernel_take_spec(struct kernel *k, const struct kspec *s)
 int kmgr_start(struct kmgr *m, const char *name, const char *cwd, const json_t *env, const char *id,
                char id_out[37], char *why, size_t whylen, kmgr_done_fn done, void *arg)
 {
+    return kmgr_start_owned(m, "", name, cwd, env, id, id_out, why, whylen, done, arg);
+}
+
+int kmgr_start_owned(struct kmgr *m, const char *owner, const char *name, const char *cwd,
+                     const json_t *env, const char *id, char id_out[37], char *why, size_t whylen,
+                     kmgr_done_fn done, void *arg)
+{
     const struct kspec *s = NULL;
     struct kernel *k;
     char nid[JP_UUID_LEN], key[65];
@@ -1840,19 +1887,52 @@ int kmgr_start(struct kmgr *m, const char *name, const char *cwd, const json_t *
     }
     if (!(k = kernel_new(m, nid, s->name)))
         return JP_ENOMEM;
+    snprintf(k->owner, sizeof k->owner, "%s", owner ? owner : "");
     rc = JP_ENOMEM;
     if (kernel_take_spec(k, s) != 0 || (env && !(k->env = json_deep_copy(env))))
         goto fail;
     snprintf(k->cwd, sizeof k->cwd, "%s", cwd ? cwd : "");
-    if ((size_t)snprintf(k->conn_path, sizeof k->conn_path, "%s/kernel-%s.json", m->runtime_dir,
-                         nid) >= sizeof k->conn_path) {
+    char dir[PATH_LEN];
+    snprintf(dir, sizeof dir, "%s", m->runtime_dir);
+    if (!k->remote && k->owner[0] && m->user_map) {
+        char msg[PATH_LEN];
+        if (m->user_map(m->user_map_ctx, k->owner, &k->uid, &k->gid, msg, sizeof msg) != 0) {
+            why_set(why, whylen, "%s", msg);
+            rc = JP_EIO;
+            goto fail;
+        }
+        snprintf(k->home, sizeof k->home, "%s", msg);
+        k->as_user = 1;
+        /* a directory of the user's own: others cannot list it, read the key or connect */
+        const char *base = m->user_runtime_dir[0] ? m->user_runtime_dir : m->runtime_dir;
+        snprintf(dir, sizeof dir, "%s/u%u", base, (unsigned)k->uid);
+        if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || chown(dir, k->uid, k->gid) != 0 ||
+            chmod(dir, 0700) != 0) {
+            why_set(why, whylen, "cannot make the user's runtime directory %s: %s", dir,
+                    strerror(errno));
+            rc = JP_EIO;
+            goto fail;
+        }
+    }
+    if ((size_t)snprintf(k->conn_path, sizeof k->conn_path, "%s/kernel-%s.json", dir, nid) >=
+        sizeof k->conn_path) {
         why_set(why, whylen, "runtime dir path too long");
         rc = JP_EINVAL;
         goto fail;
     }
-    /* connection: tcp on ip, five fresh ports, 256-bit key as 64 hex characters */
-    snprintf(k->conn.transport, sizeof k->conn.transport, "tcp");
-    snprintf(k->conn.ip, sizeof k->conn.ip, "%s", m->ip);
+    /* connection: tcp on ip, five fresh ports, 256-bit key as 64 hex characters; for a user's
+     * isolated kernel ipc sockets in the user's runtime directory */
+    if (k->as_user) {
+        snprintf(k->conn.transport, sizeof k->conn.transport, "ipc");
+        if ((size_t)snprintf(k->conn.ip, sizeof k->conn.ip, "%s/k-%.8s", dir, nid) + 3 >= 100) {
+            why_set(why, whylen, "runtime dir path too long for ipc sockets (%s)", dir);
+            rc = JP_EINVAL;
+            goto fail;
+        }
+    } else {
+        snprintf(k->conn.transport, sizeof k->conn.transport, "tcp");
+        snprintf(k->conn.ip, sizeof k->conn.ip, "%s", m->ip);
+    }
     snprintf(k->conn.signature_scheme, sizeof k->conn.signature_scheme, "hmac-sha256");
     snprintf(k->conn.kernel_name, sizeof k->conn.kernel_name, "%s", s->name);
     if (jp_random_hex(key, 32) != 0) {
@@ -1942,13 +2022,20 @@ static int add_int(struct jp_buf *out, int v)
 
 int kmgr_list_write(struct kmgr *m, struct jp_buf *out)
 {
+    return kmgr_list_write_owner(m, out, NULL);
+}
+
+int kmgr_list_write_owner(struct kmgr *m, struct jp_buf *out, const char *owner)
+{
     char ts[JP_TIME_LEN];
     size_t start = out->len;
-    int rc = jp_buf_add(out, "[", 1);
+    int rc = jp_buf_add(out, "[", 1), first = 1;
 
     for (struct kernel *k = m ? m->head : NULL; k && rc == 0; k = k->next) {
+        if (owner && strcmp(owner, k->owner) != 0)
+            continue;
         jp_time_format(k->last_activity_us, ts, sizeof ts);
-        if ((rc = jp_buf_adds(out, k == m->head ? "{\"id\":" : ",{\"id\":")) ||
+        if ((rc = jp_buf_adds(out, first ? "{\"id\":" : ",{\"id\":")) ||
             (rc = jp_buf_add_jstr(out, k->id)) || (rc = jp_buf_adds(out, ",\"name\":")) ||
             (rc = jp_buf_add_jstr(out, k->name)) ||
             (rc = jp_buf_adds(out, ",\"last_activity\":\"")) || (rc = jp_buf_adds(out, ts)) ||
@@ -1973,6 +2060,7 @@ int kmgr_list_write(struct kmgr *m, struct jp_buf *out)
             }
         }
         rc = jp_buf_add(out, "}", 1);
+        first = 0;
     }
     if (rc == 0)
         rc = jp_buf_add(out, "]", 1);
@@ -2153,6 +2241,7 @@ int kmgr_record(struct kmgr *m, const char *id, struct kmgr_record *rec)
     snprintf(rec->connection_file, sizeof rec->connection_file, "%s", k->conn_path);
     snprintf(rec->cwd, sizeof rec->cwd, "%s", k->cwd);
     rec->remote = k->remote;
+    snprintf(rec->owner, sizeof rec->owner, "%s", k->owner);
     return 0;
 }
 
@@ -2181,6 +2270,8 @@ int kmgr_adopt(struct kmgr *m, const struct kmgr_record *rec, kmgr_done_fn done,
         goto fail;
     snprintf(k->conn_path, sizeof k->conn_path, "%s", rec->connection_file);
     snprintf(k->cwd, sizeof k->cwd, "%s", rec->cwd);
+    if (memchr(rec->owner, '\0', sizeof rec->owner))
+        snprintf(k->owner, sizeof k->owner, "%s", rec->owner);
     if (rec->remote) {
         if (!m->prov_set) {
             jp_log(JP_LOG_WARN, "kmgr",
@@ -2303,5 +2394,59 @@ int kmgr_prov_exited(struct kmgr *m, const char *id, const char *cause)
     }
     kernel_disconnect(k);
     kernel_handle_exit_why(k, -1, cause && *cause ? cause : "kernel pod is gone");
+    return 0;
+}
+
+int kmgr_set_owner(struct kmgr *m, const char *id, const char *owner)
+{
+    struct kernel *k = find(m, id);
+    if (!k || !owner || strlen(owner) >= sizeof k->owner)
+        return JP_ENOENT;
+    snprintf(k->owner, sizeof k->owner, "%s", owner);
+    return 0;
+}
+
+const char *kmgr_owner(struct kmgr *m, const char *id)
+{
+    struct kernel *k = find(m, id);
+    return k ? k->owner : NULL;
+}
+
+int kmgr_count_owner(struct kmgr *m, const char *owner)
+{
+    int n = 0;
+    for (struct kernel *k = m ? m->head : NULL; k; k = k->next)
+        if (!k->dead && !k->closing && k->stop != STOP_SHUTDOWN && owner &&
+            strcmp(k->owner, owner) == 0)
+            n++;
+    return n;
+}
+
+int kmgr_set_user_map(struct kmgr *m, kmgr_user_map_fn map, void *ctx, const char *dir)
+{
+    struct stat st;
+    if (!m)
+        return JP_EINVAL;
+    m->user_map = map;
+    m->user_map_ctx = ctx;
+    snprintf(m->user_runtime_dir, sizeof m->user_runtime_dir, "%s", dir ? dir : "");
+    if (!dir || !*dir)
+        return 0;
+    /* users' kernels (their own uids) must reach their directory inside it, and see nothing
+     * else: 0711, owned by the server, and so must every directory above it be traversable */
+    if (mkdir_p(dir, 0711) != 0 || chmod(dir, 0711) != 0 || stat(dir, &st) != 0)
+        return JP_EIO;
+    char p[PATH_LEN], *sl;
+    snprintf(p, sizeof p, "%s", dir);
+    while ((sl = strrchr(p, '/')) && sl != p) {
+        *sl = '\0';
+        if (stat(p, &st) == 0 && (st.st_mode & 0001) == 0) {
+            jp_log(JP_LOG_ERROR, "kmgr",
+                   "users' kernels cannot reach their runtime directory: %s is not traversable "
+                   "by others path=%s",
+                   p, dir);
+            return JP_EIO;
+        }
+    }
     return 0;
 }

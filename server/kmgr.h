@@ -105,6 +105,11 @@ void kmgr_free(struct kmgr *m, int shutdown_kernels);
  * reason in why), JP_EINVAL (id already used). */
 int kmgr_start(struct kmgr *m, const char *name, const char *cwd, const json_t *env, const char *id,
                char id_out[37], char *why, size_t whylen, kmgr_done_fn done, void *arg);
+/* The same for a user (multi-user mode): the kernel belongs to owner from the start (a pod
+ * kernel runs with that user's storage). */
+int kmgr_start_owned(struct kmgr *m, const char *owner, const char *name, const char *cwd,
+                     const json_t *env, const char *id, char id_out[37], char *why, size_t whylen,
+                     kmgr_done_fn done, void *arg);
 /* KernelModel {id, name, last_activity, execution_state, connections}; NULL if unknown. */
 json_t *kmgr_model(struct kmgr *m, const char *id);
 /* Array of KernelModels, in start order. */
@@ -147,7 +152,8 @@ struct kmgr_record {
     pid_t pid;
     char connection_file[4096];
     char cwd[4096];
-    int remote; /* runs under the remote provisioner (a Kubernetes pod) */
+    int remote;     /* runs under the remote provisioner (a Kubernetes pod) */
+    char owner[65]; /* the user who started it ("" in single-user mode) */
 };
 
 /* ---- remote provisioners ---------------------------------------------------------------
@@ -165,6 +171,7 @@ struct kmgr_launch {
     const json_t *env;  /* the client's extra environment, or NULL */
     const json_t *spec; /* kernel.json (its metadata may name a profile), or NULL */
     const char *key;    /* the connection's HMAC key */
+    const char *owner;  /* the user it runs for ("" in single-user mode) */
     int ports[5];       /* out: shell, iopub, stdin, control, hb ports the kernel
                          * will listen on (set by launch) */
     int n;              /* launches of this kernel before this one */
@@ -189,6 +196,25 @@ void kmgr_set_provisioner(struct kmgr *m, const struct kmgr_prov *prov, int all)
 int kmgr_prov_up(struct kmgr *m, const char *id, const char *ip);
 /* From the provisioner: the kernel is gone or could not start, with a reason for users. */
 int kmgr_prov_exited(struct kmgr *m, const char *id, const char *cause);
+/* The user a kernel belongs to ("" in single-user mode); set right after kmgr_start, before
+ * the loop runs (a remote launch reads it from the loop). NULL for an unknown id. */
+int kmgr_set_owner(struct kmgr *m, const char *id, const char *owner);
+const char *kmgr_owner(struct kmgr *m, const char *id);
+/* kmgr_list_write for one owner's kernels only (owner NULL: all). */
+int kmgr_list_write_owner(struct kmgr *m, struct jp_buf *out, const char *owner);
+/* Running kernels of an owner (not dead, not shutting down). */
+int kmgr_count_owner(struct kmgr *m, const char *owner);
+/* Multi-user isolation of local kernels: map(ctx, owner, &uid, &gid, home, homelen) gives the
+ * account an owner's local kernels run under (0), or refuses (non-zero, why in home). A kernel
+ * of such an owner then runs under that uid (setpriv, no new privileges, no supplementary
+ * groups), with HOME set, its connection file 0600 in a per-user directory 0700 of the runtime
+ * dir (the runtime dir itself 0711), and ZeroMQ over ipc sockets in that directory instead of
+ * TCP: no other user can read its key or reach its sockets. */
+typedef int (*kmgr_user_map_fn)(void *ctx, const char *owner, uid_t *uid, gid_t *gid, char *home,
+                                size_t homelen);
+/* dir: where the per-user directories go (made 0711; every directory above it must be
+ * traversable); NULL or "": the runtime dir. 0, or JP_EIO (logged) when dir cannot be used. */
+int kmgr_set_user_map(struct kmgr *m, kmgr_user_map_fn map, void *ctx, const char *dir);
 /* Is a shutdown or restart of this kernel under way? */
 int kmgr_stopping(struct kmgr *m, const char *id);
 /* Is this kernel remote? */

@@ -29,10 +29,14 @@
 #include "sessions.h"
 #include "srv.h"
 #include "store.h"
+#include "users.h"
 #include "ws.h"
 
 static const char usage[] =
     "usage: cnote-server [options]\n"
+    "       cnote-server user add NAME [--admin] [--password-stdin] | delete NAME | list |\n"
+    "                         token NAME [--note N] [--expires-in S] | admin NAME on|off |\n"
+    "                         passwd NAME   [--data-dir DIR]  (users.db: multi-user mode)\n"
     "  --ip ADDR                 address to listen on (default 127.0.0.1)      CNOTE_IP\n"
     "  --port N                  port (default 8888; 0 = any free port)       CNOTE_PORT\n"
     "  --root DIR                notebook directory (default .)               CNOTE_ROOT\n"
@@ -82,6 +86,14 @@ static const char usage[] =
     "  --k8s-context NAME --k8s-namespace NS  kubeconfig context, pod namespace\n"
     "  --instance-id ID          label of this server's pods (host name)      CNOTE_INSTANCE_ID\n"
     "  --k8s-user NAME           the user whose storage subPath pods mount    CNOTE_K8S_USER\n"
+    "  --metrics-token T         bearer token for GET /metrics (else an admin,\n"
+    "                            or the server token)                         CNOTE_METRICS_TOKEN\n"
+    "  --metrics-public          /metrics without authentication              "
+    "CNOTE_METRICS_PUBLIC\n"
+    "  --log-format text|json    one JSON object per log line with json       CNOTE_LOG_FORMAT\n"
+    "  --user-runtime-dir DIR    multi-user mode: the users' kernel directories\n"
+    "                            (/run/cnote; each user's 0700, theirs)       "
+    "CNOTE_USER_RUNTIME_DIR\n"
     "  --config FILE             JSON file with any of these options (keys as the long\n"
     "                            names with '_' for '-': {\"port\": 9000})      CNOTE_CONFIG\n"
     "  --log-level LEVEL         debug, info, warn, error                     CNOTE_LOG_LEVEL\n";
@@ -132,6 +144,10 @@ static const struct opt_def defs[] = {
     {"k8s-namespace", 0, S(k8s_namespace)},
     {"instance-id", 0, S(instance_id)},
     {"k8s-user", 0, S(k8s_user)},
+    {"metrics-token", 0, S(metrics_token)},
+    {"metrics-public", 2, S(metrics_public)},
+    {"log-format", 0, S(log_format)},
+    {"user-runtime-dir", 0, S(user_runtime_dir)},
 };
 
 static int set_opt(struct srv_opts *o, const struct opt_def *d, const char *v)
@@ -397,6 +413,34 @@ static void load_session(void *ctx, const struct session *x)
     sessions_add(s->sessions, x->id, x->path, x->name, x->type, x->kernel_id);
 }
 
+/* `cnote-server user ...` (users.h: users_cli) with --data-dir DIR / CNOTE_DATA_DIR taken out
+ * of the arguments. */
+static int user_command(int argc, char **argv)
+{
+    char dir[4096] = "", **rest = calloc((size_t)argc + 1, sizeof *rest);
+    const char *env = getenv("CNOTE_DATA_DIR"), *home = getenv("HOME");
+    int n = 0;
+
+    if (!rest)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc)
+            snprintf(dir, sizeof dir, "%s", argv[++i]);
+        else if (strncmp(argv[i], "--data-dir=", 11) == 0)
+            snprintf(dir, sizeof dir, "%s", argv[i] + 11);
+        else
+            rest[n++] = argv[i];
+    }
+    if (!dir[0])
+        snprintf(dir, sizeof dir, "%s", env && *env ? env : "");
+    if (!dir[0])
+        snprintf(dir, sizeof dir, "%s/.local/share/cnote", home ? home : "/tmp");
+    mkdir(dir, 0700);
+    int rc = users_cli(n, rest, dir);
+    free(rest);
+    return rc;
+}
+
 /* The Kubernetes provisioner, when configured: 0, or -1 after saying why on stderr. */
 static int k8s_setup(struct srv *s)
 {
@@ -484,6 +528,7 @@ static int k8s_setup(struct srv *s)
         k8s_conn_free(&c);
         return -1;
     }
+    k8s_prov_on_launch(s->k8s, srv_metrics_launch, s);
     jp_log(JP_LOG_INFO, "server", "kernels run as Kubernetes pods api=%s namespace=%s instance=%s",
            c.server, ns, po.instance);
     k8s_conn_free(&c);
@@ -502,6 +547,7 @@ static void on_signal(uv_signal_t *h, int sig)
     server.wsb = NULL;
     k8s_prov_free(server.k8s);
     server.k8s = NULL;
+    srv_multiuser_free(&server);
     uv_signal_stop(h);
     uv_stop(h->loop);
 }
@@ -525,8 +571,13 @@ int main(int argc, char **argv)
     s->o.cull_interval = 300;
     s->o.autosave_seconds = 120;
     jp_log_set_level(getenv("CNOTE_LOG_LEVEL"));
+    if (argc >= 2 && strcmp(argv[1], "user") == 0)
+        return user_command(argc, argv);
+    jp_log_set_format(getenv("CNOTE_LOG_FORMAT"));
     if (parse_args(&s->o, argc, argv))
         return 2;
+    if (s->o.log_format[0])
+        jp_log_set_format(s->o.log_format);
     signal(SIGPIPE, SIG_IGN);
 
     /* cnote's own kernelspec ships next to the binary (build/share/jupyter) */
@@ -582,6 +633,8 @@ int main(int argc, char **argv)
     if (!s->wsb || !s->kmgr || auth_init(s) || http_start(s))
         return 1;
     wsb_set_kmgr(s->wsb, s->kmgr);
+    if (srv_multiuser_init(s) != 0)
+        return 1;
     if (k8s_setup(s) != 0)
         return 1;
     char dbpath[4200];
@@ -597,7 +650,11 @@ int main(int argc, char **argv)
     uv_signal_start(&sigterm, on_signal, SIGTERM);
 
     const char *scheme = s->o.certfile[0] ? "https" : "http";
-    if (s->o.token[0])
+    if (s->multi)
+        printf("cnote-server is running at:\n    %s://%s:%d%s\n(multi-user mode: log in with "
+               "a user name and password, or use a user's API token)\n",
+               scheme, s->o.ip, s->o.port, s->o.base_url);
+    else if (s->o.token[0])
         printf("cnote-server is running at:\n    %s://%s:%d%s?token=%s\n", scheme, s->o.ip,
                s->o.port, s->o.base_url, s->o.token);
     else

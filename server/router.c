@@ -29,6 +29,9 @@ const struct srv_route srv_routes[] = {
     {"GET", "/api/kernels/{id}/{what}", api_kernel_get_sub, 0},
     {"GET", "/api/cnote/profiles", api_profiles, 0},
     {"GET", "/api/cnote/k8s", api_k8s_stats, 0},
+    {"*", "/api/admin{rest*}", api_admin, 0},
+    {"*", "/api/tokens{rest*}", api_tokens, 0},
+    {"GET", "/metrics", api_metrics, 1}, /* checks the metrics token / admin itself */
     {"GET", "/api/sessions", api_sessions, 0},
     {"POST", "/api/sessions", api_sessions, 0},
     {"GET", "/api/sessions/{id}", api_session, 0},
@@ -44,6 +47,7 @@ const struct srv_route srv_routes[] = {
     /* the web app (web.c): its page for the app's routes, its assets public as in Jupyter */
     {"GET", "/", web_page, 0},
     {"GET", "/tree", web_page, 0},
+    {"GET", "/admin", web_page, 0},
     {"GET", "/tree/{path*}", web_page, 0},
     {"GET", "/notebooks/{path*}", web_page, 0},
     {"GET", "/static/{path*}", web_static, 1},

@@ -60,6 +60,11 @@ struct srv_opts {
     char k8s_namespace[64]; /* default: the profiles', else the connection's */
     char instance_id[64];   /* default: the host name */
     char k8s_user[256];     /* single-user mode's user (the pods' storage subPath) */
+    /* /metrics and logs */
+    char metrics_token[256];     /* a scraper's bearer token */
+    int metrics_public;          /* no authentication for /metrics */
+    char log_format[16];         /* "text" (default) or "json" */
+    char user_runtime_dir[4096]; /* multi-user: users' kernel directories (/run/cnote) */
 };
 
 struct contents;
@@ -69,6 +74,8 @@ struct sessions;
 struct store;
 struct wsb;
 struct k8s_prov;
+struct users;
+struct metrics;
 
 struct srv {
     struct srv_opts o;
@@ -85,7 +92,12 @@ struct srv {
     int connections;      /* unused: see wsb_connections */
     struct wsb *wsb;      /* the kernel WebSocket bridge */
     struct k8s_prov *k8s; /* the Kubernetes provisioner, or NULL */
-    void *http;           /* http.c's state */
+    struct users *users;  /* accounts (multiuser.c); multi-user mode when multi is set */
+    int multi;
+    void *user_contents; /* multiuser.c: per-user contents managers */
+    struct metrics *metrics;
+    char login_secret[65]; /* HMAC key of user login cookies (per start) */
+    void *http;            /* http.c's state */
 };
 
 #define SRV_MAX_PARAMS 4
@@ -104,7 +116,12 @@ struct srv_req {
     size_t body_len;
     char *params[SRV_MAX_PARAMS]; /* captured by the route pattern */
     int token_auth;               /* authenticated by token (not cookie) */
-    void *conn;                   /* http.c's connection, for async answers */
+    /* multi-user mode: who is asking ("" when nobody or in single-user mode) */
+    char user[65];
+    int64_t user_id;
+    int user_admin; /* 1 in single-user mode */
+    char peer[64];  /* the client's address (the socket's; a proxy's when behind one) */
+    void *conn;     /* http.c's connection, for async answers */
     /* header lookup: lower-case name; NULL if absent. Implemented by http.c. */
     const char *(*header)(struct srv_req *r, const char *name);
     void *hctx;
@@ -166,7 +183,7 @@ int api_kernel(struct srv_req *r, struct srv_resp *resp);
 /* Shared by kernels and sessions: the working directory for a kernel started for an API path
  * (malloc'd), and the kmgr_done_fn that answers a held request (srv_async_hold) 204 once a
  * kernel is gone, 500 with the reason if it could not be stopped. */
-char *api_kernel_cwd(struct srv *s, const char *path);
+char *api_kernel_cwd(struct srv *s, const struct srv_req *r, const char *path);
 void api_kernel_shutdown_done(void *handle, int status, const char *kernel_id, const char *reason);
 int api_kernel_action(struct srv_req *r, struct srv_resp *resp);
 int api_sessions(struct srv_req *r, struct srv_resp *resp);
@@ -192,6 +209,36 @@ typedef void (*srv_remote_answer_fn)(struct srv *s, const char *kernel_id, const
 int srv_wait_remote(struct srv_req *r, const char *kernel_id, const char *session_id,
                     srv_remote_answer_fn answer);
 void srv_remote_failed(struct srv *s, const char *kernel_id, const char *session_id);
+
+/* ---- multi-user mode (multiuser.c) ---- */
+/* The contents manager of the request's user (<root>/<user>, created 0700 on first use); the
+ * server's own in single-user mode. NULL when it cannot be made (answer 500). */
+struct contents *srv_contents(struct srv *s, const struct srv_req *r);
+/* Do a user's file operations with their uid (setfsuid; multi-user mode as root): returns
+ * what srv_fs_leave needs. */
+int srv_fs_enter(struct srv *s, const struct srv_req *r);
+void srv_fs_leave(int entered);
+/* May the request's user use this kernel (own it, or admin)? Always in single-user mode. */
+int srv_may_use_kernel(struct srv *s, const struct srv_req *r, const char *kernel_id);
+/* The owner to list for (NULL: everyone's, single-user mode). */
+const char *srv_list_owner(const struct srv *s, const struct srv_req *r);
+/* Before starting a kernel for the request's user: 0, or an answer already in resp (403 with
+ * the limit named) when a quota would be exceeded. profile may be NULL. */
+int srv_quota_check(struct srv *s, const struct srv_req *r, const char *profile,
+                    struct srv_resp *resp);
+/* Identify a user by API token or login cookie; 1 and r->user* set when one did. */
+int srv_user_auth(struct srv *s, struct srv_req *r, struct srv_resp *resp);
+/* Set the login cookie of a user (multi-user mode). */
+void srv_set_user_cookie(struct srv *s, struct srv_resp *resp, int64_t user_id);
+int api_admin(struct srv_req *r, struct srv_resp *resp);
+int api_tokens(struct srv_req *r, struct srv_resp *resp);
+int api_metrics(struct srv_req *r, struct srv_resp *resp);
+/* Count an answer with an error status; observe a pod launch (api_metrics.c). */
+void srv_metrics_response(struct srv *s, int status);
+void srv_metrics_launch(void *ctx, double seconds);
+/* Open users.db and turn multi-user mode on when it has users; the per-user culler. */
+int srv_multiuser_init(struct srv *s);
+void srv_multiuser_free(struct srv *s);
 
 /* Mark server activity (for /api/status). */
 void srv_touch(struct srv *s);

@@ -25,7 +25,9 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, path TEXT NOT NULL, name TEXT "
     "NOT NULL, type TEXT NOT NULL, kernel_id TEXT NOT NULL);"
     /* kernels that run under the remote (Kubernetes) provisioner */
-    "CREATE TABLE IF NOT EXISTS remote_kernels (id TEXT PRIMARY KEY);";
+    "CREATE TABLE IF NOT EXISTS remote_kernels (id TEXT PRIMARY KEY);"
+    /* the user a kernel belongs to (multi-user mode) */
+    "CREATE TABLE IF NOT EXISTS kernel_owners (id TEXT PRIMARY KEY, owner TEXT NOT NULL);";
 
 struct store *store_open(const char *path)
 {
@@ -84,12 +86,17 @@ int store_put_kernel(struct store *st, const struct kmgr_record *rec)
     if (rc == 0)
         rc = rec->remote ? run(st, "INSERT OR REPLACE INTO remote_kernels VALUES (?)", "t", rec->id)
                          : run(st, "DELETE FROM remote_kernels WHERE id = ?", "t", rec->id);
+    if (rc == 0)
+        rc = rec->owner[0] ? run(st, "INSERT OR REPLACE INTO kernel_owners VALUES (?,?)", "tt",
+                                 rec->id, rec->owner)
+                           : run(st, "DELETE FROM kernel_owners WHERE id = ?", "t", rec->id);
     return rc;
 }
 
 int store_del_kernel(struct store *st, const char *id)
 {
     run(st, "DELETE FROM remote_kernels WHERE id = ?", "t", id);
+    run(st, "DELETE FROM kernel_owners WHERE id = ?", "t", id);
     return run(st, "DELETE FROM kernels WHERE id = ?", "t", id);
 }
 
@@ -118,7 +125,8 @@ int store_load(struct store *st, void (*fn)(void *ctx, const struct kmgr_record 
         return -1;
     if (sqlite3_prepare_v2(st->db,
                            "SELECT id, name, pid, connection_file, cwd, id IN (SELECT id FROM "
-                           "remote_kernels) FROM kernels",
+                           "remote_kernels), (SELECT owner FROM kernel_owners o WHERE o.id = "
+                           "kernels.id) FROM kernels",
                            -1, &s, NULL) != SQLITE_OK)
         return -1;
     while (sqlite3_step(s) == SQLITE_ROW) {
@@ -130,6 +138,7 @@ int store_load(struct store *st, void (*fn)(void *ctx, const struct kmgr_record 
         snprintf(rec.connection_file, sizeof rec.connection_file, "%s", col(s, 3));
         snprintf(rec.cwd, sizeof rec.cwd, "%s", col(s, 4));
         rec.remote = sqlite3_column_int(s, 5);
+        snprintf(rec.owner, sizeof rec.owner, "%s", col(s, 6));
         fn(ctx, &rec);
     }
     sqlite3_finalize(s);

@@ -137,6 +137,7 @@ struct wsb {
     struct wkernel *tab[NBUCKETS];
     int connections;
     struct jp_session sess;
+    struct wsb_counters cnt;
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -764,6 +765,8 @@ void wsb_on_iopub(void *ctx, const char *kernel_id, struct kmgr_msg *m)
     if (!k)
         return;
     struct src s = src_of(m);
+    b->cnt.kernel_msgs++;
+    b->cnt.kernel_bytes += s.bytes;
     if (k->clients) {
         struct framed f = {0};
         for (struct wsb_client *c = k->clients; c; c = c->next)
@@ -785,6 +788,8 @@ void wsb_on_reply(void *ctx, const char *kernel_id, struct kmgr_msg *m)
     if (!pend_take(k, kmgr_msg_parent_id(m), session, sizeof session, is_reply))
         snprintf(session, sizeof session, "%s", kmgr_msg_parent_session(m));
     struct src s = src_of(m);
+    b->cnt.kernel_msgs++;
+    b->cnt.kernel_bytes += s.bytes;
     for (struct wsb_client *c = k->clients; c; c = c->next) {
         if (strcmp(c->session, session) == 0) {
             struct framed f = {0};
@@ -1248,6 +1253,8 @@ int wsb_receive(struct wsb_client *c, const void *data, size_t len, int binary)
 {
     if (!c->k || c->closing)
         return 0; /* events clients send nothing we act on */
+    c->b->cnt.client_msgs++;
+    c->b->cnt.client_bytes += len;
     if (c->v1) {
         if (!binary) {
             jp_log(JP_LOG_WARN, "ws", "client text message dropped (v1 protocol) kernel_id=%s",
@@ -1264,6 +1271,12 @@ int wsb_receive(struct wsb_client *c, const void *data, size_t len, int binary)
 int wsb_connections(const struct wsb *b)
 {
     return b ? b->connections : 0;
+}
+
+void wsb_get_counters(const struct wsb *b, struct wsb_counters *out)
+{
+    if (out)
+        *out = b ? b->cnt : (struct wsb_counters){0};
 }
 
 size_t wsb_queued(const struct wsb_client *c)

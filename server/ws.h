@@ -93,6 +93,12 @@ void wsb_closed(struct wsb_client *c);
 
 /* Connected kernel clients, all kernels (for /api/status). */
 int wsb_connections(const struct wsb *b);
+/* Messages and bytes relayed: from kernels (IOPub and replies, counted once per message) and
+ * from clients. */
+struct wsb_counters {
+    unsigned long long kernel_msgs, kernel_bytes, client_msgs, client_bytes;
+};
+void wsb_get_counters(const struct wsb *b, struct wsb_counters *out);
 /* Bytes queued for a client (tests, logs). */
 size_t wsb_queued(const struct wsb_client *c);
 

@@ -34,6 +34,7 @@ class Server:
     token: str
     root: str
     log: list[str] = field(default_factory=list)
+    log_path: str = ""  # the server's stdout and stderr
 
     def headers(self, **extra) -> dict:
         h = {"Authorization": f"token {self.token}"} if self.token else {}
@@ -123,7 +124,7 @@ def start_cnote(root: str | None = None, token: str = "secret-token", *args: str
         proc.kill()
         raise RuntimeError("cnote-server printed no URL: " + open(log.name).read())
     _wait_api(url, proc)
-    return Server(proc, url, token, root)
+    return Server(proc, url, token, root, log_path=log.name)
 
 
 def start_jupyter_server(root: str | None = None, token: str = "secret-token") -> Server:
