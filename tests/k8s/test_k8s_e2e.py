@@ -481,3 +481,102 @@ def test_a_kernel_that_stops_answering_is_dead_and_its_pod_deleted(cluster, srv)
             except ProcessLookupError:
                 pass
     assert srv.delete(f"api/kernels/{kid}").status_code == 204
+
+
+def multi_user_server(cluster, tmp_path, instance, profiles=PROFILES, users=("dana", "eli")):
+    data = str(tmp_path / "data")
+    os.makedirs(data, exist_ok=True)
+    bin_ = os.path.join(ROOT, "build", "bin", "cnote-server")
+    tok = {}
+    for name in users:
+        r = subprocess.run([bin_, "user", "add", name, "--data-dir", data], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        tok[name] = subprocess.run([bin_, "user", "token", name, "--data-dir", data],
+                                   capture_output=True, text=True, timeout=60).stdout.strip()
+    s = start_cnote(None, "unused", "--data-dir", data, "--k8s-config", profiles, "--kubeconfig",
+                    cluster["CNOTE_K8S_SERVER_KUBECONFIG"], "--instance-id", instance)
+    return s, {n: {"Authorization": f"token {t}"} for n, t in tok.items()}
+
+
+def test_multi_user_gpu_quota_counts_running_pods(cluster, tmp_path):
+    """The default quota lets a user hold 1 GPU: a second GPU kernel is refused with the limit
+    named, a CPU kernel is not; the pods carry their user."""
+    s, hdr = multi_user_server(cluster, tmp_path, "e2e-quota")
+    kids = []
+    try:
+        def start(who, profile):
+            r = requests.post(s.url + "api/kernels", headers=hdr[who], timeout=120,
+                              json={"name": "cnote", "env": {"KERNEL_PROFILE": profile}})
+            if r.status_code == 201:
+                kids.append((who, r.json()["id"]))
+            return r
+        r = start("dana", "gpu")
+        assert r.status_code == 201, r.text
+        (pod,) = pod_of(cluster, r.json()["id"])
+        assert pod["metadata"]["labels"]["cnote.io/user"] == "dana"
+        assert pod["metadata"]["annotations"]["cnote.io/user"] == "dana"
+        r = start("dana", "gpu")
+        assert r.status_code == 403, r.text
+        assert "at most 1 GPU" in r.json()["message"], r.text
+        assert start("dana", "cpu").status_code == 201
+        # eli has his own GPU allowance (the node has 2)
+        assert start("eli", "gpu").status_code == 201
+        # the admin view: dana holds 1 GPU
+    finally:
+        for who, k in kids:
+            requests.delete(s.url + f"api/kernels/{k}", headers=hdr[who], timeout=60)
+        s.stop()
+
+
+def test_multi_user_pods_mount_only_their_users_subpath(cluster, tmp_path):
+    """With per-user storage: a PersistentVolume and its claim made bound by hand (the test
+    cluster has no PV controller), then each user's kernel pod mounts the claim at its own
+    subPath, as its working directory."""
+    pv = {"apiVersion": "v1", "kind": "PersistentVolume",
+          "metadata": {"name": "cnote-notebooks-e2e"},
+          "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                   "hostPath": {"path": str(tmp_path / "pv")},
+                   "claimRef": {"namespace": NS, "name": "cnote-notebooks"},
+                   "persistentVolumeReclaimPolicy": "Retain"}}
+    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+           "metadata": {"name": "cnote-notebooks", "namespace": NS,
+                        "annotations": {"pv.kubernetes.io/bind-completed": "yes"}},
+           "spec": {"accessModes": ["ReadWriteMany"], "volumeName": "cnote-notebooks-e2e",
+                    "storageClassName": "", "resources": {"requests": {"storage": "1Gi"}}}}
+    for obj in (pv, pvc):
+        subprocess.run([cluster["CNOTE_K8S_KUBECTL"], "--kubeconfig",
+                        cluster["CNOTE_K8S_ADMIN_KUBECONFIG"], "apply", "-f", "-"],
+                       input=json.dumps(obj), text=True, check=True, capture_output=True)
+    for kind, name, ns in (("persistentvolume", "cnote-notebooks-e2e", None),
+                           ("persistentvolumeclaim", "cnote-notebooks", NS)):
+        cmd = [cluster["CNOTE_K8S_KUBECTL"], "--kubeconfig", cluster["CNOTE_K8S_ADMIN_KUBECONFIG"],
+               "patch", kind, name, "--subresource=status", "--type=merge",
+               "-p", json.dumps({"status": {"phase": "Bound"}})]
+        if ns:
+            cmd[3:3] = ["-n", ns]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_text(open(PROFILES).read().replace("storage: null\n", ""))
+    s, hdr = multi_user_server(cluster, tmp_path, "e2e-storage", str(profiles))
+    try:
+        for who in ("dana", "eli"):
+            r = requests.post(s.url + "api/kernels", headers=hdr[who], timeout=120,
+                              json={"name": "cnote"})
+            assert r.status_code == 201, r.text
+            (pod,) = pod_of(cluster, r.json()["id"])
+            c = pod["spec"]["containers"][0]
+            (m,) = c["volumeMounts"]
+            assert m["subPath"] == who and m["mountPath"] == "/home/cnote/work"
+            assert c["workingDir"] == "/home/cnote/work"
+            assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == \
+                "cnote-notebooks"
+            assert requests.delete(s.url + f"api/kernels/{r.json()['id']}", headers=hdr[who],
+                                   timeout=60).status_code == 204
+    finally:
+        s.stop()
+        for kind, name in (("persistentvolumeclaim", "cnote-notebooks"),
+                           ("persistentvolume", "cnote-notebooks-e2e")):
+            subprocess.run([cluster["CNOTE_K8S_KUBECTL"], "--kubeconfig",
+                            cluster["CNOTE_K8S_ADMIN_KUBECONFIG"], "-n", NS, "delete", kind,
+                            name, "--wait=false"], capture_output=True)
