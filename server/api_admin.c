@@ -379,6 +379,7 @@ static int users_route(struct srv *s, struct srv_req *r, struct srv_resp *resp, 
             return 0;
         }
         srv_persist_kernel(s, id);
+        srv_add_prespawned(s, u.name, id);
         json_t *d = json_pack("{s:s, s:s*}", "kernel_id", id, "profile", prof);
         users_audit(s->users, r->user, "kernel_spawn", name, d);
         json_decref(d);

@@ -105,7 +105,9 @@ int api_k8s_stats(struct srv_req *r, struct srv_resp *resp)
     k8s_prov_stats(s->k8s, &st);
     srv_json(resp, 200,
              json_pack(
-                 "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "lists",
+                 "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}",
+                 "warm_ready", (json_int_t)st.warm_ready, "warm_starting",
+                 (json_int_t)st.warm_starting, "warm_claimed", (json_int_t)st.warm_claimed, "lists",
                  (json_int_t)st.lists, "watches", (json_int_t)st.watches, "relists_gone",
                  (json_int_t)st.relists_gone, "watches_throttled", (json_int_t)st.watches_throttled,
                  "watch_events", (json_int_t)st.watch_events, "pods_cached",

@@ -182,6 +182,16 @@ int api_kernels(struct srv_req *r, struct srv_resp *resp)
         srv_error(resp, 400, bad[0] ? bad : "Out of memory", NULL);
         return 0;
     }
+    char pre[37];
+    if (!want && srv_take_prespawned(
+                     s, r, name, json_string_value(json_object_get(env, "KERNEL_PROFILE")), pre)) {
+        /* a kernel an admin started for this user ahead of time, ready now */
+        json_decref(env);
+        json_decref(body);
+        location(s, resp, pre);
+        srv_json(resp, 201, kmgr_model(s->kmgr, pre));
+        return 0;
+    }
     if (srv_quota_check(s, r, json_string_value(json_object_get(env, "KERNEL_PROFILE")), resp)) {
         json_decref(env);
         json_decref(body);

@@ -92,6 +92,8 @@ static struct session *by_path(struct srv *s, const struct srv_req *r, const cha
 static int start_kernel(struct srv *s, const struct srv_req *r, const char *name, const char *path,
                         char id[37], struct srv_resp *resp)
 {
+    if (srv_take_prespawned(s, r, name, NULL, id))
+        return 0; /* a kernel started for this user ahead of time */
     if (srv_quota_check(s, r, NULL, resp))
         return -1;
     char *cwd = api_kernel_cwd(s, r, path);

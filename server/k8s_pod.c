@@ -51,6 +51,7 @@ static const char *const SETTING_KEYS[] = {"image",
                                            "termination_grace_s",
                                            "timeouts",
                                            "ports",
+                                           "warm_pool",
                                            NULL};
 static const char *const STORAGE_KEYS[] = {"claim_name", "mount_path", "sub_path", NULL};
 static const char *const SECURITY_KEYS[] = {"run_as_user", "run_as_group", "fs_group", NULL};
@@ -72,6 +73,7 @@ struct profile {
 
 struct k8s_profiles {
     char *namespace;
+    int warm_max_gpus; /* -1: no pool limit */
     struct profile *v;
     size_t n;
     size_t def;
@@ -705,6 +707,18 @@ struct k8s_profiles *k8s_profiles_from_json(const json_t *cfg, char *why, size_t
         goto out;
     json_object_del(base, "namespace");
     json_object_del(base, "profiles");
+    p->warm_max_gpus = -1;
+    json_t *wmg = json_object_get(base, "warm_pool_max_gpus");
+    if (wmg) {
+        if (!json_is_integer(wmg) || json_integer_value(wmg) < 0 ||
+            json_integer_value(wmg) > 100000) {
+            say(why, whylen, "warm_pool_max_gpus must be a non-negative integer");
+            rc = JP_EINVAL;
+            goto out;
+        }
+        p->warm_max_gpus = (int)json_integer_value(wmg);
+        json_object_del(base, "warm_pool_max_gpus");
+    }
     if ((rc = check_keys(base, SETTING_KEYS, "top level", why, whylen))) {
         /* say which keys the top level allows besides the settings */
         size_t l = why ? strlen(why) : 0;
@@ -837,6 +851,31 @@ const json_t *k8s_profiles_effective(const struct k8s_profiles *p, const char *s
 static int geti(const json_t *o, const char *block, const char *key)
 {
     return (int)json_integer_value(json_object_get(json_object_get(o, block), key));
+}
+
+int k8s_profiles_warm(const struct k8s_profiles *p, const char *slug)
+{
+    const struct profile *pr = p ? find(p, slug) : NULL;
+    const json_t *v = pr ? json_object_get(pr->eff, "warm_pool") : NULL;
+    return json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= 100
+               ? (int)json_integer_value(v)
+               : 0;
+}
+
+int k8s_profiles_warm_max_gpus(const struct k8s_profiles *p)
+{
+    return p ? p->warm_max_gpus : -1;
+}
+
+int k8s_profiles_gpus(const struct k8s_profiles *p, const char *slug)
+{
+    const struct profile *pr = p ? find(p, slug) : NULL;
+    return pr ? pr->gpus : 0;
+}
+
+const char *k8s_profiles_slug_at(const struct k8s_profiles *p, size_t i)
+{
+    return p && i < p->n ? p->v[i].slug : NULL;
 }
 
 struct k8s_timeouts k8s_profiles_timeouts(const struct k8s_profiles *p, const char *slug)

@@ -82,6 +82,15 @@ const char *k8s_profiles_namespace(const struct k8s_profiles *p);
  * profile 'x' (valid: a, b)". Borrowed. */
 const char *k8s_profiles_resolve(const struct k8s_profiles *p, const char *slug, char *why,
                                  size_t whylen);
+/* Warm pool: pods of the profile kept running, without per-user storage, for kernels to claim
+ * ("warm_pool: N" in the profile or at the top level; 0 = none, at most 100); the GPUs all warm
+ * pods may hold ("warm_pool_max_gpus" at the top level; -1 = no limit). */
+int k8s_profiles_warm(const struct k8s_profiles *p, const char *slug);
+int k8s_profiles_warm_max_gpus(const struct k8s_profiles *p);
+/* GPUs (nvidia.com/..., amd.com/gpu, gpu.intel.com/...) a profile asks for. */
+int k8s_profiles_gpus(const struct k8s_profiles *p, const char *slug);
+/* The slug of the i-th profile, or NULL past the end. */
+const char *k8s_profiles_slug_at(const struct k8s_profiles *p, size_t i);
 /* Timeouts / ports of a profile (unknown slug: the default profile's). */
 struct k8s_timeouts k8s_profiles_timeouts(const struct k8s_profiles *p, const char *slug);
 struct k8s_ports k8s_profiles_ports(const struct k8s_profiles *p, const char *slug);

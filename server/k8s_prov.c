@@ -15,6 +15,7 @@
 #include "jp_err.h"
 #include "jp_log.h"
 #include "jp_time.h"
+#include "jp_uuid.h"
 #include "k8s_names.h"
 #include "k8s_state.h"
 #include "k8s_watch.h"
@@ -38,6 +39,9 @@ struct kpod {
     int creating;            /* 1: a create request is in flight; 2/3: pod/secret create to retry */
     int forgotten;           /* on the graveyard list, freed by its create callback */
     char pending_exit[1400]; /* ended: reported once the pod object is gone */
+    int warm;                /* an unclaimed pod of a warm pool (id is "warm-..."); no kernel */
+    int claimed;             /* a warm pod just claimed: report it up from the loop */
+    char warm_key[65];       /* the key in a warm pod's connection */
     int64_t pending_ms;
     int64_t create_deadline_ms, launched_ms;
     struct k8s_timeouts to;
@@ -67,7 +71,9 @@ struct k8s_prov {
     struct k8s_prov_stats st;
     void (*on_launch)(void *ctx, double seconds);
     void *on_launch_ctx;
-    int freeing;
+    uv_timer_t kick; /* reports claimed warm pods up from the loop */
+    int64_t warm_retry_ms;
+    int freeing, closing;
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -189,6 +195,12 @@ static void kp_exit(struct kpod *k, const char *cause)
     if (k->exited)
         return;
     k->exited = 1;
+    if (k->warm) {
+        /* a warm pod that failed or went away: the pool makes another, a little later */
+        jp_log(JP_LOG_WARN, "k8s", "warm pod lost pod=%s reason=\"%s\"", k->pod, cause);
+        k->p->warm_retry_ms = jp_time_mono_ms() + 10000;
+        return;
+    }
     kmgr_prov_exited(k->p->kmgr, k->id, cause);
 }
 
@@ -202,6 +214,8 @@ static void kp_act(struct kpod *k, enum k8s_action a)
         return;
     case K8S_ACT_UP:
         progress_add(k, "Normal", "Ready", k->sm.note);
+        if (k->warm)
+            return; /* waits in the pool for a kernel to claim it */
         if (k->p->on_launch && k->launched_ms && !k->adopting)
             k->p->on_launch(k->p->on_launch_ctx,
                             (double)(jp_time_mono_ms() - k->launched_ms) / 1000.0);
@@ -419,6 +433,189 @@ static const char *wanted_profile(const struct kmgr_launch *l)
     return jstr(l->spec, "metadata.kernel_provisioner.config.profile");
 }
 
+/* ---- warm pools ---------------------------------------------------------------------------
+ * Per profile, `warm_pool` pods run ahead of demand without per-user storage, each with a
+ * connection (and key) of its own in its Secret. A launch of that profile claims a running one:
+ * the pod is relabelled for the kernel and user, kmgr takes over its key and connects at once;
+ * the pool makes a new pod. Warm pods hold GPUs too: all of them together at most
+ * warm_pool_max_gpus. Unclaimed warm pods are not kernels: a new server deletes them (orphans)
+ * and makes its own. */
+
+static void ignore_done(void *arg, long status, const char *body, size_t len);
+static void create_secret(struct kpod *k);
+static struct kpod *kp_new(struct k8s_prov *p, const char *id);
+static void kick_cb(uv_timer_t *t);
+
+/* A user name as a label value (k8s_slug). */
+static int slug_label(const char *user, char *out, size_t outlen)
+{
+    return k8s_slug(user, out, outlen);
+}
+
+static int claim_warm(struct k8s_prov *p, struct kmgr_launch *l, const char *slug)
+{
+    struct kpod *w = NULL;
+    char path[512], user[64];
+    for (struct kpod *k = p->head; k && !w; k = k->next)
+        if (k->warm && !k->exited && k->sm.up && strcmp(k->profile, slug) == 0 &&
+            !k->pending_exit[0])
+            w = k;
+    if (!w)
+        return 0;
+    /* the warm pod becomes the kernel's */
+    snprintf(w->id, sizeof w->id, "%s", l->kernel_id);
+    snprintf(w->kernel_name, sizeof w->kernel_name, "%s", l->kernel_name ? l->kernel_name : "");
+    w->warm = 0;
+    w->claimed = 1;
+    w->launched_ms = jp_time_mono_ms();
+    struct k8s_ports ports = k8s_profiles_ports(p->profiles, slug);
+    l->ports[0] = ports.shell;
+    l->ports[1] = ports.iopub;
+    l->ports[2] = ports.stdin_port;
+    l->ports[3] = ports.control;
+    l->ports[4] = ports.hb;
+    snprintf(l->key_out, sizeof l->key_out, "%s", w->warm_key);
+    memset(w->warm_key, 0, sizeof w->warm_key);
+    slug_label(l->owner && *l->owner ? l->owner : p->user, user, sizeof user);
+    json_t *patch =
+        json_pack("{s:{s:{s:s, s:s, s:n}, s:{s:s, s:s}}}", "metadata", "labels",
+                  "cnote.io/kernel-id", l->kernel_id, "cnote.io/user", user, "cnote.io/warm",
+                  "annotations", "cnote.io/user", l->owner && *l->owner ? l->owner : p->user,
+                  "cnote.io/kernel-name", l->kernel_name ? l->kernel_name : "");
+    char *body = patch ? json_dumps(patch, JSON_COMPACT) : NULL;
+    json_decref(patch);
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", p->ns, w->pod);
+    if (body)
+        k8s_http_request(p->http, "PATCH", path, body, "application/merge-patch+json", 0,
+                         ignore_done, NULL);
+    free(body);
+    progress_add(w, "Normal", "Claimed", "a warm pod from the pool: starting at once");
+    p->st.warm_claimed++;
+    uv_timer_start(&p->kick, kick_cb, 0, 0); /* kmgr hears of it from the loop, not from here */
+    return 1;
+}
+
+static void warm_new(struct k8s_prov *p, const char *slug)
+{
+    char id[40], hex[9], podname[160], why[300];
+    struct k8s_pod_params pp;
+    json_t *pod = NULL;
+    struct kpod *k;
+    char *conn;
+
+    if (jp_random_hex(hex, 4) != 0)
+        return;
+    snprintf(id, sizeof id, "warm-%s", hex);
+    snprintf(podname, sizeof podname, "cnote-warm-%s-%s", slug, hex);
+    if (!(k = kp_new(p, id)))
+        return;
+    snprintf(k->secret, sizeof k->secret, "cnote-warm-%s", hex);
+    struct k8s_ports ports = k8s_profiles_ports(p->profiles, slug);
+    memset(&pp, 0, sizeof pp);
+    pp.kernel_id = id;
+    pp.pod_name = podname;
+    pp.secret_name = k->secret;
+    pp.namespace = p->ns;
+    pp.instance = p->instance;
+    pp.user = "warm-pool";
+    pp.kernel_name = "";
+    pp.profile = slug;
+    pp.workdir_rel = "";
+    pp.shell_port = ports.shell;
+    pp.iopub_port = ports.iopub;
+    pp.stdin_port = ports.stdin_port;
+    pp.control_port = ports.control;
+    pp.hb_port = ports.hb;
+    if (jp_random_hex(k->warm_key, 32) != 0 ||
+        k8s_pod_make(p->profiles, &pp, &pod, why, sizeof why) != 0) {
+        jp_log(JP_LOG_WARN, "k8s", "cannot make a warm pod profile=%s reason=\"%s\"", slug, why);
+        kp_unlink(k);
+        kp_free(k);
+        p->warm_retry_ms = jp_time_mono_ms() + 30000;
+        return;
+    }
+    /* no per-user storage in a pool pod; marked as warm */
+    json_t *spec = json_object_get(pod, "spec");
+    json_t *c0 = json_array_get(json_object_get(spec, "containers"), 0);
+    json_object_del(spec, "volumes");
+    json_object_del(c0, "volumeMounts");
+    json_object_del(c0, "workingDir");
+    json_object_set_new(json_object_get(json_object_get(pod, "metadata"), "labels"),
+                        "cnote.io/warm", json_string("true"));
+    conn = k8s_conn_json(p->profiles, &pp, k->warm_key);
+    k->secret_json = conn ? k8s_secret_build(&pp, p->ns, conn) : NULL;
+    if (conn) {
+        memset(conn, 0, strlen(conn));
+        free(conn);
+    }
+    k->pod_json = pod;
+    k->warm = 1;
+    snprintf(k->pod, sizeof k->pod, "%s", podname);
+    snprintf(k->profile, sizeof k->profile, "%s", slug);
+    k->to = k8s_profiles_timeouts(p->profiles, slug);
+    k8s_sm_init(&k->sm, jp_time_mono_ms());
+    k->create_deadline_ms = jp_time_mono_ms() + CREATE_RETRY_MS;
+    k->launched_ms = jp_time_mono_ms();
+    if (!k->secret_json) {
+        kp_unlink(k);
+        kp_free(k);
+        return;
+    }
+    jp_log(JP_LOG_INFO, "k8s", "warm pod for the pool pod=%s profile=%s", podname, slug);
+    create_secret(k);
+}
+
+/* Keep every pool full (within the pools' GPU limit); drop warm pods that ended. */
+static void warm_tick(struct k8s_prov *p, int64_t now)
+{
+    int max_gpus = k8s_profiles_warm_max_gpus(p->profiles), held = 0;
+    struct kpod *k, *next;
+
+    for (k = p->head; k; k = next) {
+        next = k->next;
+        if (k->warm && k->exited) {
+            delete_secret(p, k->secret);
+            kp_unlink(k);
+            if (k->creating == 1) {
+                k->forgotten = 1;
+                k->next = p->grave;
+                p->grave = k;
+            } else {
+                kp_free(k);
+            }
+        } else if (k->warm) {
+            held += k8s_profiles_gpus(p->profiles, k->profile);
+        }
+    }
+    if (!p->synced || now < p->warm_retry_ms)
+        return;
+    for (size_t i = 0; k8s_profiles_slug_at(p->profiles, i); i++) {
+        const char *slug = k8s_profiles_slug_at(p->profiles, i);
+        int want = k8s_profiles_warm(p->profiles, slug), have = 0;
+        int gpus = k8s_profiles_gpus(p->profiles, slug);
+        for (k = p->head; k; k = k->next)
+            if (k->warm && !k->exited && strcmp(k->profile, slug) == 0)
+                have++;
+        while (have < want && (max_gpus < 0 || held + gpus <= max_gpus)) {
+            warm_new(p, slug);
+            have++;
+            held += gpus;
+        }
+    }
+}
+
+static void kick_cb(uv_timer_t *t)
+{
+    struct k8s_prov *p = t->data;
+    for (struct kpod *k = p->head; k; k = k->next)
+        if (k->claimed) {
+            k->claimed = 0;
+            if (p->on_launch)
+                p->on_launch(p->on_launch_ctx, 0);
+            kmgr_prov_up(p->kmgr, k->id, k->sm.ip);
+        }
+}
+
 static int op_launch(void *ctx, struct kmgr_launch *l, char *why, size_t whylen)
 {
     struct k8s_prov *p = ctx;
@@ -434,11 +631,15 @@ static int op_launch(void *ctx, struct kmgr_launch *l, char *why, size_t whylen)
     slug = k8s_profiles_resolve(p->profiles, wanted_profile(l), why, whylen);
     if (!slug)
         return JP_ENOENT;
+    if (!k && claim_warm(p, l, slug))
+        return 0;
     /* the notebook's directory relative to the user's root (<root>/<user> in multi-user mode),
      * which is what the pod mounts */
-    if (l->owner && *l->owner)
-        snprintf(uroot, sizeof uroot, "%s/%s", p->root, l->owner);
-    else
+    if (l->owner && *l->owner) {
+        char us[K8S_SLUG_MAX + 1];
+        k8s_slug(l->owner, us, sizeof us); /* the user's directory, and their pods' subPath */
+        snprintf(uroot, sizeof uroot, "%s/%s", p->root, us);
+    } else
         snprintf(uroot, sizeof uroot, "%s", p->root);
     rl = strlen(uroot);
     if (l->cwd && strncmp(l->cwd, uroot, rl) == 0 && (l->cwd[rl] == '/' || !l->cwd[rl]))
@@ -614,9 +815,17 @@ static void sweep_orphans(struct k8s_prov *p)
         if (!id || kmgr_exists(p->kmgr, id) ||
             json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp"))
             continue;
+        int tracked = 0;
+        for (struct kpod *k = p->head; k && !tracked; k = k->next)
+            tracked = k->warm && strcmp(k->pod, name) == 0;
+        if (tracked)
+            continue;
         jp_log(JP_LOG_INFO, "k8s", "deleting an orphaned kernel pod pod=%s kernel_id=%s", name, id);
         char secret[160];
-        snprintf(secret, sizeof secret, "cnote-kernel-%s", id);
+        if (strncmp(id, "warm-", 5) == 0)
+            snprintf(secret, sizeof secret, "cnote-warm-%s", id + 5);
+        else
+            snprintf(secret, sizeof secret, "cnote-kernel-%s", id);
         delete_pod(p, name, jstr(pod, "metadata.uid"), 0);
         delete_secret(p, secret);
     }
@@ -928,6 +1137,7 @@ static void tick_cb(uv_timer_t *t)
         start_list(p, NULL); /* safety net: do not trust a watch forever */
     if (!p->ev_req && p->ev_retry_at_ms && now >= p->ev_retry_at_ms)
         start_events(p);
+    warm_tick(p, now);
     for (k = p->head; k; k = next) {
         next = k->next;
         if (k->creating == 2)
@@ -998,6 +1208,9 @@ struct k8s_prov *k8s_prov_new(uv_loop_t *loop, struct kmgr *kmgr, struct k8s_htt
     }
     uv_timer_init(loop, &p->tick);
     p->tick.data = p;
+    uv_timer_init(loop, &p->kick);
+    p->kick.data = p;
+    uv_unref((uv_handle_t *)&p->kick);
     uv_timer_start(&p->tick, tick_cb, TICK_MS, TICK_MS);
     uv_unref((uv_handle_t *)&p->tick);
     ops.ctx = p;
@@ -1011,7 +1224,9 @@ struct k8s_prov *k8s_prov_new(uv_loop_t *loop, struct kmgr *kmgr, struct k8s_htt
 
 static void prov_close_cb(uv_handle_t *h)
 {
-    free(h->data);
+    struct k8s_prov *p = h->data;
+    if (--p->closing == 0)
+        free(p);
 }
 
 void k8s_prov_free(struct k8s_prov *p)
@@ -1035,7 +1250,9 @@ void k8s_prov_free(struct k8s_prov *p)
     k8s_watch_free(p->wp);
     k8s_watch_free(p->ep);
     k8s_profiles_free(p->profiles);
+    p->closing = 2;
     uv_close((uv_handle_t *)&p->tick, prov_close_cb);
+    uv_close((uv_handle_t *)&p->kick, prov_close_cb);
 }
 
 json_t *k8s_prov_progress(struct k8s_prov *p, const char *kernel_id)
@@ -1079,6 +1296,15 @@ void k8s_prov_stats(struct k8s_prov *p, struct k8s_prov_stats *out)
     if (!p)
         return;
     *out = p->st;
+    for (struct kpod *k = p->head; k; k = k->next)
+        if (k->warm && !k->exited) {
+            if (k->sm.up)
+                out->warm_ready++;
+            else
+                out->warm_starting++;
+        }
+    if (out->kernels >= out->warm_ready + out->warm_starting)
+        out->kernels -= out->warm_ready + out->warm_starting;
     k8s_http_stats(p->http, &out->http);
 }
 

@@ -60,7 +60,7 @@ json_t *k8s_prov_profiles(struct k8s_prov *p);
 
 struct k8s_prov_stats {
     unsigned long lists, watches, relists_gone, watches_throttled, watch_events, pods_cached,
-        kernels;
+        kernels, warm_claimed, warm_ready, warm_starting;
     struct k8s_http_stats http;
 };
 void k8s_prov_stats(struct k8s_prov *p, struct k8s_prov_stats *out);

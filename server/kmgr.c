@@ -1188,6 +1188,28 @@ static int remote_launch(struct kernel *k, char *why, size_t whylen)
     k->launches++;
     for (int i = 0; i < JP_CH_COUNT; i++)
         k->conn.ports[i] = l.ports[i];
+    if (l.key_out[0]) {
+        /* a claimed warm pod: its kernel was started with a key of its own */
+        size_t kl = strnlen(l.key_out, sizeof l.key_out - 1);
+        char *key = jp_memdup(l.key_out, kl + 1);
+        struct jp_signer *sg = key ? jp_signer_new(l.key_out, kl, SIG_HISTORY) : NULL;
+        memset(l.key_out, 0, sizeof l.key_out);
+        if (!key || !sg) {
+            free(key);
+            jp_signer_free(sg);
+            why_set(why, whylen, "out of memory");
+            return JP_ENOMEM;
+        }
+        if (k->conn.key)
+            memset(k->conn.key, 0, k->conn.key_len);
+        free(k->conn.key);
+        k->conn.key = key;
+        k->conn.key_len = kl;
+        jp_signer_free(k->signer);
+        k->signer = sg;
+        if (k->conn_path[0] && jp_conn_save(&k->conn, k->conn_path) != 0)
+            jp_log(JP_LOG_WARN, "kmgr", "cannot write connection file path=%s", k->conn_path);
+    }
     k->launching = 1;
     k->alive = 0;
     k->ready = 0;

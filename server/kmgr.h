@@ -175,6 +175,8 @@ struct kmgr_launch {
     int ports[5];       /* out: shell, iopub, stdin, control, hb ports the kernel
                          * will listen on (set by launch) */
     int n;              /* launches of this kernel before this one */
+    char key_out[129];  /* out: set by launch when the kernel has a key of its own (a warm pod
+                         * claimed from a pool): kmgr signs with it from then on */
 };
 struct kmgr_prov {
     void *ctx;

@@ -24,6 +24,7 @@
 #include "jp_log.h"
 #include "jp_time.h"
 #include "jp_uuid.h"
+#include "k8s_names.h"
 #include "k8s_prov.h"
 #include "kmgr.h"
 #include "srv.h"
@@ -37,10 +38,17 @@ struct user_contents {
     struct contents *c;
 };
 
+struct prespawned {
+    char user[USERS_NAME_MAX + 1];
+    char id[40];
+};
+
 struct mu_state {
     struct user_contents *v;
     size_t n, cap;
     uv_timer_t cull;
+    struct prespawned pre[256]; /* kernels an admin started for users ahead of time */
+    size_t npre;
 };
 
 /* ---- identity --------------------------------------------------------------------------- */
@@ -150,7 +158,10 @@ struct contents *srv_contents(struct srv *s, const struct srv_req *r)
     for (size_t i = 0; i < m->n; i++)
         if (strcmp(m->v[i].name, r->user) == 0)
             return m->v[i].c;
-    snprintf(root, sizeof root, "%s/%s", s->o.root[0] ? s->o.root : ".", r->user);
+    /* the directory is the user's slug: what their kernel pods mount as subPath on Kubernetes */
+    char slug[K8S_SLUG_MAX + 1];
+    k8s_slug(r->user, slug, sizeof slug);
+    snprintf(root, sizeof root, "%s/%s", s->o.root[0] ? s->o.root : ".", slug);
     if (mkdir(root, 0700) == 0 && geteuid() == 0 && r->user_id > 0 &&
         chown(root, (uid_t)(UID_BASE + r->user_id), (gid_t)(UID_BASE + r->user_id)) != 0) {
         jp_log(JP_LOG_ERROR, "users",
@@ -202,7 +213,9 @@ static int user_map(void *ctx, const char *owner, uid_t *uid, gid_t *gid, char *
     }
     *uid = (uid_t)(UID_BASE + u.id);
     *gid = (gid_t)(UID_BASE + u.id);
-    snprintf(home, homelen, "%s/%s", s->o.root[0] ? s->o.root : ".", owner);
+    char slug[K8S_SLUG_MAX + 1];
+    k8s_slug(owner, slug, sizeof slug);
+    snprintf(home, homelen, "%s/%s", s->o.root[0] ? s->o.root : ".", slug);
     return 0;
 }
 
@@ -224,6 +237,48 @@ void srv_fs_leave(int entered)
         return;
     setfsuid(0);
     setfsgid(0);
+}
+
+void srv_add_prespawned(struct srv *s, const char *user, const char *kernel_id)
+{
+    struct mu_state *m = s->user_contents;
+    if (!m || m->npre >= sizeof m->pre / sizeof *m->pre)
+        return;
+    snprintf(m->pre[m->npre].user, sizeof m->pre[m->npre].user, "%s", user);
+    snprintf(m->pre[m->npre].id, sizeof m->pre[m->npre].id, "%s", kernel_id);
+    m->npre++;
+}
+
+int srv_take_prespawned(struct srv *s, const struct srv_req *r, const char *kernel_name,
+                        const char *profile, char id_out[37])
+{
+    struct mu_state *m = s->user_contents;
+    if (!s->multi || !m || !r->user[0])
+        return 0;
+    for (size_t i = 0; i < m->npre; i++) {
+        struct prespawned *x = &m->pre[i];
+        json_t *model = kmgr_model(s->kmgr, x->id);
+        if (!model) { /* gone meanwhile */
+            m->pre[i--] = m->pre[--m->npre];
+            continue;
+        }
+        const char *name = json_string_value(json_object_get(model, "name"));
+        const char *prof =
+            json_string_value(json_object_get(json_object_get(model, "launch"), "profile"));
+        const char *owner = kmgr_owner(s->kmgr, x->id);
+        int fits = owner && strcmp(owner, r->user) == 0 && kmgr_ready(s->kmgr, x->id) &&
+                   (!kernel_name || !*kernel_name || (name && strcmp(name, kernel_name) == 0)) &&
+                   (!profile || !*profile || (prof && strcmp(prof, profile) == 0));
+        json_decref(model);
+        if (fits) {
+            snprintf(id_out, 37, "%s", x->id);
+            m->pre[i] = m->pre[--m->npre];
+            jp_log(JP_LOG_INFO, "users", "pre-spawned kernel handed over kernel_id=%s user=%s",
+                   id_out, r->user);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 int srv_may_use_kernel(struct srv *s, const struct srv_req *r, const char *kernel_id)

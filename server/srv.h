@@ -218,6 +218,11 @@ struct contents *srv_contents(struct srv *s, const struct srv_req *r);
  * what srv_fs_leave needs. */
 int srv_fs_enter(struct srv *s, const struct srv_req *r);
 void srv_fs_leave(int entered);
+/* Kernels an admin started for a user ahead of time: the user's next start of a matching
+ * kernel (kernel name and profile, when given) gets one of them, ready, instead of a new one. */
+void srv_add_prespawned(struct srv *s, const char *user, const char *kernel_id);
+int srv_take_prespawned(struct srv *s, const struct srv_req *r, const char *kernel_name,
+                        const char *profile, char id_out[37]);
 /* May the request's user use this kernel (own it, or admin)? Always in single-user mode. */
 int srv_may_use_kernel(struct srv *s, const struct srv_req *r, const char *kernel_id);
 /* The owner to list for (NULL: everyone's, single-user mode). */

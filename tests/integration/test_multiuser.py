@@ -463,3 +463,32 @@ def test_metrics_token_and_json_logs_single_user():
     objs = [json.loads(x) for x in lines]
     assert all({"time", "level", "component", "message"} <= set(o) for o in objs)
     assert any(o.get("component") == "kmgr" and "kernel_id" in o for o in objs), objs[:5]
+
+
+def test_a_kernel_spawned_ahead_is_handed_to_its_user(mu):
+    """An admin starts a kernel for a user ahead of time; the user's next session gets that
+    kernel (ready, no start to wait for), the one after gets a new one."""
+    r = call(mu, "root", "POST", "api/admin/users/bob/kernels", json={"name": "cnote"})
+    assert r.status_code == 201, r.text
+    pre = r.json()["id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and \
+            call(mu, "bob", "GET", f"api/kernels/{pre}").json()["execution_state"] == "starting":
+        time.sleep(0.1)
+    r = call(mu, "bob", "POST", "api/sessions", json={"path": "warm.ipynb", "type": "notebook",
+                                                      "kernel": {"name": "cnote"}})
+    assert r.status_code == 201, r.text
+    assert r.json()["kernel"]["id"] == pre
+    r2 = call(mu, "bob", "POST", "api/sessions", json={"path": "other.ipynb", "type": "notebook",
+                                                       "kernel": {"name": "cnote"}})
+    assert r2.status_code == 201, r2.text
+    assert r2.json()["kernel"]["id"] != pre
+    # alice never gets bob's pre-spawned kernel
+    r3 = call(mu, "root", "POST", "api/admin/users/bob/kernels", json={"name": "cnote"})
+    pre2 = r3.json()["id"]
+    r4 = call(mu, "alice", "POST", "api/kernels", json={"name": "cnote"})
+    assert r4.status_code == 201 and r4.json()["id"] != pre2
+    for who, sid in (("bob", r.json()["id"]), ("bob", r2.json()["id"])):
+        call(mu, who, "DELETE", f"api/sessions/{sid}")
+    call(mu, "root", "DELETE", f"api/admin/kernels/{pre2}")
+    call(mu, "alice", "DELETE", f"api/kernels/{r4.json()['id']}")

@@ -355,10 +355,10 @@ def test_api_server_briefly_unavailable(cluster, srv):
 
 def test_the_role_is_all_the_server_has(cluster):
     kc = cluster["CNOTE_K8S_SERVER_KUBECONFIG"]
-    yes = ["create pods", "delete pods", "watch pods", "get pods --subresource=log",
+    yes = ["create pods", "delete pods", "watch pods", "patch pods", "get pods --subresource=log",
            "create secrets", "watch events"]
     no = ["create deployments", "list secrets", "create pods --subresource=exec", "delete nodes",
-          "create rolebindings", "patch pods"]
+          "create rolebindings", "patch nodes", "update pods"]
     for verb in yes:
         r = kubectl(cluster, "auth", "can-i", *verb.split(), kubeconfig=kc, check=False)
         assert r.stdout.strip() == "yes", (verb, r.stdout, r.stderr)
@@ -580,3 +580,63 @@ def test_multi_user_pods_mount_only_their_users_subpath(cluster, tmp_path):
             subprocess.run([cluster["CNOTE_K8S_KUBECTL"], "--kubeconfig",
                             cluster["CNOTE_K8S_ADMIN_KUBECONFIG"], "-n", NS, "delete", kind,
                             name, "--wait=false"], capture_output=True)
+
+
+def test_warm_pool_claim_is_fast_and_refills(cluster, tmp_path):
+    """A profile with warm_pool: 2 keeps two pods running; a kernel of that profile claims one
+    (relabelled, its own key) and answers well under a second; the pool refills. Warm pods hold
+    GPUs too: warm_pool_max_gpus 1 lets only one GPU warm pod exist."""
+    profiles = tmp_path / "warm.yaml"
+    profiles.write_text(open(PROFILES).read() + """  - slug: warm
+    display_name: CPU, from a warm pool
+    override: {warm_pool: 2}
+  - slug: warm-gpu
+    display_name: 1 GPU, from a warm pool
+    override:
+      warm_pool: 2
+      resources: {limits: {nvidia.com/gpu: 1}}
+warm_pool_max_gpus: 1
+""")
+    s = start_cnote(None, "k8s-token", "--k8s-config", str(profiles), "--kubeconfig",
+                    cluster["CNOTE_K8S_SERVER_KUBECONFIG"], "--instance-id", "e2e-warm")
+
+    def warm(profile):
+        return [p for p in pods(cluster, f"cnote.io/instance=e2e-warm,cnote.io/warm=true,"
+                                         f"cnote.io/profile={profile}")
+                if p["status"].get("phase") == "Running" and
+                not p["metadata"].get("deletionTimestamp")]
+    try:
+        wait_until(lambda: len(warm("warm")) == 2, 60, "two warm pods")
+        wait_until(lambda: len(warm("warm-gpu")) == 1, 60, "one GPU warm pod")
+        time.sleep(2)
+        assert len(warm("warm-gpu")) == 1  # the pool's GPU limit holds
+        before = {p["metadata"]["name"] for p in warm("warm")}
+        t0 = time.monotonic()
+        r = start_kernel(s, "warm")
+        took = time.monotonic() - t0
+        assert r.status_code == 201, r.text
+        kid = r.json()["id"]
+        assert took < 1.0, took
+        (pod,) = pod_of(cluster, kid)
+        assert pod["metadata"]["name"] in before  # a claimed warm pod, not a new one
+        assert "cnote.io/warm" not in pod["metadata"]["labels"]
+        ws = wsclient.connect(s.url, kid, token=s.token)
+        try:
+            out, reply = execute(ws, 'printf("from the pool\\n");')
+            assert "from the pool" in out, (out, reply)
+        finally:
+            ws.ws.close()
+        wait_until(lambda: len(warm("warm")) == 2, 60, "the pool to refill")
+        assert s.get("api/cnote/k8s").json()["warm_claimed"] == 1
+        assert s.delete(f"api/kernels/{kid}").status_code == 204
+        wait_until(lambda: pod_of(cluster, kid) == [], 30, "the claimed pod to go")
+    finally:
+        s.stop()
+    # a later server deletes the warm pods the last one left (they are nobody's kernels)
+    s2 = start_cnote(None, "k8s-token", "--k8s-config", PROFILES, "--kubeconfig",
+                     cluster["CNOTE_K8S_SERVER_KUBECONFIG"], "--instance-id", "e2e-warm")
+    try:
+        wait_until(lambda: pods(cluster, "cnote.io/instance=e2e-warm,cnote.io/warm=true") == [],
+                   60, "leftover warm pods to be deleted")
+    finally:
+        s2.stop()

@@ -62,7 +62,7 @@ import sys
 import yaml
 
 ALLOWED_VERBS = {
-    ("", "pods"): {"get", "list", "watch", "create", "delete"},
+    ("", "pods"): {"get", "list", "watch", "create", "delete", "patch"},
     ("", "pods/log"): {"get"},
     ("", "events"): {"get", "list", "watch"},
     ("", "secrets"): {"get", "create", "delete"},
@@ -80,7 +80,7 @@ PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192
 PROFILE_KEYS = {"namespace", "image", "image_pull_policy", "image_pull_secrets", "command", "args",
                 "resources", "node_selector", "tolerations", "affinity", "priority_class_name", "env",
                 "labels", "annotations", "storage", "security", "termination_grace_s", "timeouts",
-                "ports", "profiles"}
+                "ports", "profiles", "warm_pool", "warm_pool_max_gpus"}
 PROFILE_ENTRY_KEYS = {"slug", "display_name", "description", "default", "override"}
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume", "StorageClass",
@@ -199,7 +199,7 @@ def check_profiles(name, text, pvcs):
         defaults += bool(p.get("default"))
         ov = p.get("override") or {}
         for k in ov:
-            if k not in PROFILE_KEYS - {"namespace", "profiles"}:
+            if k not in PROFILE_KEYS - {"namespace", "profiles", "warm_pool_max_gpus"}:
                 fail(f"profiles.yaml: profile {slug}: override key {k!r} not allowed")
         eff = dict(cfg)
         eff.pop("profiles", None)

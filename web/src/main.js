@@ -3,12 +3,14 @@
 // output renderers) is a lazily loaded chunk, so the tree page stays small.
 //   {base}, {base}tree/<dir>   -> tree.js showTree
 //   {base}notebooks/<path>     -> notebook.js openNotebook
+//   {base}admin                -> admin.js showAdmin (multi-user mode; a lazily loaded chunk)
 // A ?token= in the address was already turned into the login cookie by the server; it is
 // removed from the address bar so it does not end up in bookmarks or screenshots.
 import './theme.css';
 import './tree.css';
 import './notebook.css';
 import './outputs/outputs.css';
+import './admin.css';
 import { config, contents, kernelspecs } from './api.js';
 import { showTree } from './tree.js';
 
@@ -30,6 +32,7 @@ function route() {
       })
       .join('/');
   if (p.startsWith('notebooks/')) return { page: 'notebook', path: dec(p.slice('notebooks/'.length)) };
+  if (p === 'admin' || p === 'admin/') return { page: 'admin', path: '' };
   if (p === 'tree' || p.startsWith('tree/')) return { page: 'tree', path: dec(p.slice(4)) };
   return { page: 'tree', path: '' };
 }
@@ -52,6 +55,9 @@ async function start() {
       const prefetch = { model: settle(contents.get(r.path, { type: 'notebook' })), specs: settle(kernelspecs.get()) };
       const { openNotebook } = await import('./notebook.js');
       await openNotebook(app, r.path, prefetch);
+    } else if (r.page === 'admin') {
+      const { showAdmin } = await import('./admin.js');
+      await showAdmin(app);
     } else {
       app.replaceChildren();
       const main = document.createElement('main');

@@ -12,6 +12,7 @@ import { Kernel } from './kernel.js';
 import { NotebookModel, Cell, exportC } from './model.js';
 import { OutputArea, DisplayRegistry, renderMarkdown } from './outputs/index.js';
 import { createEditor, setLanguage } from './editor.js';
+import { addUserBar } from './account.js';
 import { watchLaunch, LaunchBanner, launchApi, podSummary, eventsDetails } from './launch.js';
 
 const STATE_TEXT = {
@@ -388,6 +389,7 @@ class NotebookPage {
     this.banners = el('div', { id: 'banners', 'aria-live': 'polite' });
     this.main = el('main', { id: 'notebook', 'aria-label': 'Notebook' });
     this.app.replaceChildren(header, toolbar, this.banners, this.main);
+    addUserBar(header, { page: 'notebook' }); // multi-user mode: name, Admin, tokens, Log out
     this.main.addEventListener('keydown', (e) => this.commandKey(e));
     document.addEventListener('keydown', (e) => {
       // focus fell to the page itself (a click on plain text): command keys still work

@@ -26,6 +26,7 @@ import {
   sessions,
   url,
 } from './api.js';
+import { addUserBar } from './account.js';
 import './tree.css';
 
 const REFRESH_MS = 10000;
@@ -934,6 +935,7 @@ export async function showTree(root, path = '') {
   state.ready = false;
   document.body.dataset.page = 'tree';
   state.els = buildSkeleton(root);
+  addUserBar(state.els.header, { page: 'tree' }); // multi-user mode: name, Admin, tokens, Log out
   if (!popstateInstalled) {
     window.addEventListener('popstate', onPopState);
     popstateInstalled = true;
