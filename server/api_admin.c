@@ -92,6 +92,22 @@ static int quota_from(const json_t *b, struct users_quota *q)
     return 0;
 }
 
+/* GPUs a pod profile asks for. */
+static int profile_gpus_of(struct srv *s, const char *prof)
+{
+    json_t *profiles = s->k8s ? k8s_prov_profiles(s->k8s) : NULL, *p;
+    size_t j;
+    int gpus = 0;
+    json_array_foreach(profiles, j, p)
+    {
+        const char *slug = json_string_value(json_object_get(p, "slug"));
+        if (slug && strcmp(slug, prof) == 0)
+            gpus = (int)json_integer_value(json_object_get(p, "gpus"));
+    }
+    json_decref(profiles);
+    return gpus;
+}
+
 /* Every kernel with what an admin wants to see. owner NULL: all. */
 static json_t *kernels_of(struct srv *s, const char *owner)
 {
@@ -106,9 +122,15 @@ static json_t *kernels_of(struct srv *s, const char *owner)
         if (!o || (owner && strcmp(o, owner) != 0))
             continue;
         json_t *x = json_deep_copy(k);
+        const char *prof =
+            json_string_value(json_object_get(json_object_get(k, "launch"), "profile"));
+        int64_t started = kmgr_started_us(s->kmgr, id);
         json_object_set_new(x, "owner", json_string(o));
         if (la && jp_time_parse(la, &at) == 0)
             json_object_set_new(x, "idle_s", json_integer((now - at) / 1000000));
+        if (started)
+            json_object_set_new(x, "age_s", json_integer((now - started) / 1000000));
+        json_object_set_new(x, "gpus", json_integer(prof ? profile_gpus_of(s, prof) : 0));
         json_array_append_new(out, x);
     }
     json_decref(all);

@@ -87,6 +87,7 @@ struct kernel {
     char id[JP_UUID_LEN];
     char name[128];
     char owner[65];
+    int64_t started_us; /* when this manager started or adopted it */
     char cwd[PATH_LEN];
     char conn_path[PATH_LEN];
     struct jp_conn conn;
@@ -1791,6 +1792,7 @@ static struct kernel *kernel_new(struct kmgr *m, const char *id, const char *nam
     if (!k)
         return NULL;
     k->m = m;
+    k->started_us = jp_time_now_us();
     snprintf(k->id, sizeof k->id, "%s", id);
     snprintf(k->name, sizeof k->name, "%s", name ? name : "");
     for (int i = 0; i < JP_CH_COUNT; i++) {
@@ -2471,4 +2473,10 @@ int kmgr_set_user_map(struct kmgr *m, kmgr_user_map_fn map, void *ctx, const cha
         }
     }
     return 0;
+}
+
+int64_t kmgr_started_us(struct kmgr *m, const char *id)
+{
+    struct kernel *k = find(m, id);
+    return k ? k->started_us : 0;
 }

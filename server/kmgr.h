@@ -202,6 +202,9 @@ int kmgr_prov_exited(struct kmgr *m, const char *id, const char *cause);
  * the loop runs (a remote launch reads it from the loop). NULL for an unknown id. */
 int kmgr_set_owner(struct kmgr *m, const char *id, const char *owner);
 const char *kmgr_owner(struct kmgr *m, const char *id);
+/* When the kernel was started (or adopted by this server), in jp_time_now_us units; 0 when
+ * unknown. */
+int64_t kmgr_started_us(struct kmgr *m, const char *id);
 /* kmgr_list_write for one owner's kernels only (owner NULL: all). */
 int kmgr_list_write_owner(struct kmgr *m, struct jp_buf *out, const char *owner);
 /* Running kernels of an owner (not dead, not shutting down). */

@@ -30,7 +30,7 @@
 #include "srv.h"
 #include "users.h"
 
-#define CULL_CHECK_MS 15000
+#define CULL_CHECK_MS 5000
 #define UID_BASE 200000 /* user N's local kernels and files: uid and gid UID_BASE + N */
 
 struct user_contents {

@@ -492,3 +492,28 @@ def test_a_kernel_spawned_ahead_is_handed_to_its_user(mu):
         call(mu, who, "DELETE", f"api/sessions/{sid}")
     call(mu, "root", "DELETE", f"api/admin/kernels/{pre2}")
     call(mu, "alice", "DELETE", f"api/kernels/{r4.json()['id']}")
+
+
+def test_idle_kernels_culled_by_the_users_policy(mu):
+    """A user whose quota says max_idle_s 2 loses an idle kernel within seconds; another user's
+    idle kernel (default: no idle limit) stays. The admin list shows age and idle time."""
+    assert call(mu, "root", "PUT", "api/admin/users/alice/quota",
+                json={"max_idle_s": 2}).status_code == 200
+    try:
+        ra = call(mu, "alice", "POST", "api/kernels", json={"name": "cnote"})
+        rb = call(mu, "bob", "POST", "api/kernels", json={"name": "cnote"})
+        assert ra.status_code == 201 and rb.status_code == 201
+        ka, kb = ra.json()["id"], rb.json()["id"]
+        listed = {k["id"]: k for k in call(mu, "root", "GET", "api/admin/kernels").json()}
+        assert listed[ka]["age_s"] >= 0 and "idle_s" in listed[ka] and listed[ka]["gpus"] == 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and \
+                call(mu, "alice", "GET", f"api/kernels/{ka}").status_code == 200:
+            time.sleep(0.5)
+        assert call(mu, "alice", "GET", f"api/kernels/{ka}").status_code == 404
+        assert call(mu, "bob", "GET", f"api/kernels/{kb}").status_code == 200
+        audit = call(mu, "root", "GET", "api/admin/audit").json()
+        assert any(a["action"] == "kernel_culled" and a["target"] == "alice" for a in audit)
+        call(mu, "bob", "DELETE", f"api/kernels/{kb}")
+    finally:
+        call(mu, "root", "PUT", "api/admin/users/alice/quota", json={"max_idle_s": None})
