@@ -88,12 +88,25 @@ int api_me(struct srv_req *r, struct srv_resp *resp)
 
 /* ---- config sections ---- */
 
-static int section_path(struct srv *s, const char *section, char *out, size_t len)
+/* The directory of config sections: the server's, or in multi-user mode the user's own
+ * (<data-dir>/users/<user>/serverconfig: one user's settings never change another's). */
+static void section_dir(struct srv *s, const struct srv_req *r, char *out, size_t len)
 {
+    if (s->multi && r->user[0])
+        snprintf(out, len, "%s/users/%s/serverconfig", s->o.data_dir, r->user);
+    else
+        snprintf(out, len, "%s/serverconfig", s->o.data_dir);
+}
+
+static int section_path(struct srv *s, const struct srv_req *r, const char *section, char *out,
+                        size_t len)
+{
+    char dir[4200];
     for (const char *p = section; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '_')
             return -1;
-    snprintf(out, len, "%s/serverconfig/%s.json", s->o.data_dir, section);
+    section_dir(s, r, dir, sizeof dir);
+    snprintf(out, len, "%s/%s.json", dir, section);
     return 0;
 }
 
@@ -133,11 +146,18 @@ static void merge(json_t *target, json_t *patch)
     }
 }
 
-static int save_section(struct srv *s, const char *path, json_t *j)
+static int save_section(struct srv *s, const struct srv_req *r, const char *path, json_t *j)
 {
     char dir[4200], tmp[4300];
-    snprintf(dir, sizeof dir, "%s/serverconfig", s->o.data_dir);
+    section_dir(s, r, dir, sizeof dir);
     mkdir(s->o.data_dir, 0700);
+    if (s->multi && r->user[0]) {
+        char up[4200];
+        snprintf(up, sizeof up, "%s/users", s->o.data_dir);
+        mkdir(up, 0700);
+        snprintf(up, sizeof up, "%s/users/%s", s->o.data_dir, r->user);
+        mkdir(up, 0700);
+    }
     mkdir(dir, 0700);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if (json_dump_file(j, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
@@ -149,7 +169,7 @@ int api_config(struct srv_req *r, struct srv_resp *resp)
 {
     struct srv *s = r->srv;
     char path[4400];
-    if (section_path(s, r->params[0], path, sizeof path)) {
+    if (section_path(s, r, r->params[0], path, sizeof path)) {
         srv_error(resp, 404, "Not Found", NULL);
         return 0;
     }
@@ -176,7 +196,7 @@ int api_config(struct srv_req *r, struct srv_resp *resp)
     json_t *cur = strcmp(r->method, "PUT") == 0 ? json_object() : load_section(path);
     merge(cur, body);
     json_decref(body);
-    if (save_section(s, path, cur)) {
+    if (save_section(s, r, path, cur)) {
         json_decref(cur);
         srv_error(resp, 500, "cannot save the config section", NULL);
         return 0;

@@ -267,6 +267,7 @@ int srv_take_prespawned(struct srv *s, const struct srv_req *r, const char *kern
             json_string_value(json_object_get(json_object_get(model, "launch"), "profile"));
         const char *owner = kmgr_owner(s->kmgr, x->id);
         int fits = owner && strcmp(owner, r->user) == 0 && kmgr_ready(s->kmgr, x->id) &&
+                   !kmgr_stopping(s->kmgr, x->id) &&
                    (!kernel_name || !*kernel_name || (name && strcmp(name, kernel_name) == 0)) &&
                    (!profile || !*profile || (prof && strcmp(prof, profile) == 0));
         json_decref(model);

@@ -117,6 +117,12 @@ def test_authorization_matrix(mu, alice_things):
         ("GET", "api/admin/audit", None, {"alice": 403, "root": 200}),
         ("PUT", "api/admin/users/bob/quota", {"max_kernels": 99}, {"bob": 403}),
         ("GET", "api/admin/users/alice/tokens", None, {"bob": 403, "root": 200}),
+        ("GET", f"api/kernels/{k}/log", None, {"bob": 404}),
+        ("GET", "api/contents/secret.txt/checkpoints", None, {"alice": 200, "bob": 404}),
+        ("POST", "api/contents/secret.txt/checkpoints", None, {"bob": 404}),
+        ("PATCH", "api/contents/secret.txt", {"path": "mine.txt"}, {"bob": 404}),
+        ("DELETE", "api/contents/secret.txt", None, {"bob": 404}),
+        ("DELETE", "api/tokens/1", None, {"bob": 404}),
     ]
     failures = []
     for method, path, body, expect in cells:
@@ -134,6 +140,13 @@ def test_authorization_matrix(mu, alice_things):
     assert os.path.exists(os.path.join(mu["root"], "alice", "secret.txt"))
     assert not os.path.exists(os.path.join(mu["root"], "bob", "secret.txt"))
     assert oct(os.stat(os.path.join(mu["root"], "alice")).st_mode & 0o777) == "0o700"
+
+
+def test_config_sections_are_per_user(mu):
+    r = call(mu, "alice", "PATCH", "api/config/notebook", json={"theme": "dark"})
+    assert r.status_code == 200, r.text
+    assert call(mu, "alice", "GET", "api/config/notebook").json()["theme"] == "dark"
+    assert "theme" not in call(mu, "bob", "GET", "api/config/notebook").json()
 
 
 def test_lists_show_only_ones_own(mu, alice_things):
