@@ -197,6 +197,12 @@ int api_kernels(struct srv_req *r, struct srv_resp *resp)
         json_decref(body);
         return 0;
     }
+    if (s->multi && !srv_contents(s, r)) {
+        json_decref(env);
+        json_decref(body);
+        srv_error(resp, 500, "The user's notebook directory cannot be created", NULL);
+        return 0;
+    }
     char *cwd = api_kernel_cwd(s, r, path);
     char id[37], why[300] = "";
     int rc =

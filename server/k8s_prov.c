@@ -607,13 +607,16 @@ static void warm_tick(struct k8s_prov *p, int64_t now)
 static void kick_cb(uv_timer_t *t)
 {
     struct k8s_prov *p = t->data;
-    for (struct kpod *k = p->head; k; k = k->next)
+    struct kpod *next;
+    for (struct kpod *k = p->head; k; k = next) {
+        next = k->next; /* kmgr_prov_up may end in op_forget, which frees k */
         if (k->claimed) {
             k->claimed = 0;
             if (p->on_launch)
                 p->on_launch(p->on_launch_ctx, 0);
             kmgr_prov_up(p->kmgr, k->id, k->sm.ip);
         }
+    }
 }
 
 static int op_launch(void *ctx, struct kmgr_launch *l, char *why, size_t whylen)
@@ -644,10 +647,19 @@ static int op_launch(void *ctx, struct kmgr_launch *l, char *why, size_t whylen)
     rl = strlen(uroot);
     if (l->cwd && strncmp(l->cwd, uroot, rl) == 0 && (l->cwd[rl] == '/' || !l->cwd[rl]))
         rel = l->cwd[rl] == '/' ? l->cwd + rl + 1 : "";
-    if (l->n == 0)
-        snprintf(podname, sizeof podname, "cnote-kernel-%s", l->kernel_id);
-    else
-        snprintf(podname, sizeof podname, "cnote-kernel-%s-r%d", l->kernel_id, l->n);
+    if (k && k->creating == 1) {
+        snprintf(why, whylen, "the kernel's pod is still being created");
+        return JP_EIO;
+    }
+    /* -r<N> for restarts; a name still taken (an adopted pod's) moves on to the next N */
+    for (int n = l->n;; n++) {
+        if (n == 0)
+            snprintf(podname, sizeof podname, "cnote-kernel-%s", l->kernel_id);
+        else
+            snprintf(podname, sizeof podname, "cnote-kernel-%s-r%d", l->kernel_id, n);
+        if (!json_object_get(p->cache, podname) || n > l->n + 100)
+            break;
+    }
     struct k8s_ports ports = k8s_profiles_ports(p->profiles, slug);
     memset(&pp, 0, sizeof pp);
     pp.kernel_id = l->kernel_id;
@@ -815,9 +827,9 @@ static void sweep_orphans(struct k8s_prov *p)
         if (!id || kmgr_exists(p->kmgr, id) ||
             json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp"))
             continue;
-        int tracked = 0;
+        int tracked = 0; /* a warm pod, or one claimed whose relabelling has not landed */
         for (struct kpod *k = p->head; k && !tracked; k = k->next)
-            tracked = k->warm && strcmp(k->pod, name) == 0;
+            tracked = strcmp(k->pod, name) == 0;
         if (tracked)
             continue;
         jp_log(JP_LOG_INFO, "k8s", "deleting an orphaned kernel pod pod=%s kernel_id=%s", name, id);

@@ -399,9 +399,11 @@ static void kick_cb(uv_timer_t *t)
 
     for (int i = 0; i < JP_CH_COUNT && !k->closing; i++)
         chan_drain(k, (enum jp_channel)i);
-    /* waiters added by kmgr_wait_ready after the kernel was ready */
+    /* waiters added by kmgr_wait_ready after the kernel was ready (or dead) */
     if (!k->closing && k->ready && !k->dead && k->stop == STOP_NONE && k->ready_waiters)
         fire(k, &k->ready_waiters, 0, NULL);
+    else if (!k->closing && k->dead && k->ready_waiters)
+        fire(k, &k->ready_waiters, JP_EDEAD, k->reason[0] ? k->reason : "the kernel is dead");
 }
 
 /* A send may have consumed the socket's notification: drain this kernel on the next loop
@@ -898,6 +900,25 @@ static int expand_vars(const char *in, const struct envv *e, const json_t *extra
 }
 
 /* server env + JPY_PARENT_PID + spec env (expanded) + the caller's env */
+/* What a user's isolated kernel may inherit from the server's environment. */
+static int user_env_ok(const char *name, size_t n)
+{
+    static const char *const exact[] = {"PATH",      "LANG",   "LANGUAGE",        "TZ",
+                                        "TERM",      "TMPDIR", "LD_LIBRARY_PATH", "JUPYTER_PATH",
+                                        "PYTHONPATH"};
+    static const char *const prefix[] = {"LC_", "CUDA_", "NVIDIA_", "OMP_", "OPENBLAS_", "CNOTE_"};
+    for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
+        if (strlen(exact[i]) == n && strncmp(name, exact[i], n) == 0)
+            return 1;
+    if (n >= 11 && (strncmp(name, "CNOTE_TOKEN", 11) == 0 ||
+                    (n >= 19 && strncmp(name, "CNOTE_METRICS_TOKEN", 19) == 0)))
+        return 0;
+    for (size_t i = 0; i < sizeof prefix / sizeof *prefix; i++)
+        if (n >= strlen(prefix[i]) && strncmp(name, prefix[i], strlen(prefix[i])) == 0)
+            return 1;
+    return 0;
+}
+
 static int build_env(struct kernel *k, struct envv *e)
 {
     struct jp_buf b;
@@ -910,6 +931,8 @@ static int build_env(struct kernel *k, struct envv *e)
         const char *eq = strchr(*p, '=');
         if (!eq || eq == *p)
             continue;
+        if (k->as_user && !user_env_ok(*p, (size_t)(eq - *p)))
+            continue; /* a user's kernel gets no secrets from the server's environment */
         if (e->n + 2 > e->cap) {
             size_t nc = e->cap ? e->cap * 2 : 64;
             char **nv = realloc(e->v, nc * sizeof *nv);
@@ -2159,6 +2182,8 @@ int kmgr_restart(struct kmgr *m, const char *id, kmgr_done_fn done, void *arg)
         return JP_ENOMEM;
     if (k->stop != STOP_NONE)
         return 0; /* joins a restart, or fails with the shutdown under way */
+    if (k->launching)
+        return 0; /* a remote launch under way: its end answers the restart too */
     jp_log(JP_LOG_INFO, "kmgr", "restart kernel_id=%s name=%s", k->id, k->name);
     k->restarts = 0;
     k->autorestart = 0;
@@ -2296,6 +2321,19 @@ int kmgr_adopt(struct kmgr *m, const struct kmgr_record *rec, kmgr_done_fn done,
     snprintf(k->cwd, sizeof k->cwd, "%s", rec->cwd);
     if (memchr(rec->owner, '\0', sizeof rec->owner))
         snprintf(k->owner, sizeof k->owner, "%s", rec->owner);
+    if (!rec->remote && k->owner[0] && m->user_map) {
+        /* a user's isolated kernel: a restart of it must drop to their account again */
+        char msg[PATH_LEN];
+        if (m->user_map(m->user_map_ctx, k->owner, &k->uid, &k->gid, msg, sizeof msg) != 0) {
+            jp_log(JP_LOG_WARN, "kmgr", "cannot adopt a user's kernel kernel_id=%s reason=\"%s\"",
+                   rec->id, msg);
+            drop_waiters(&k->ready_waiters);
+            kernel_discard(k);
+            return JP_EINVAL;
+        }
+        snprintf(k->home, sizeof k->home, "%s", msg);
+        k->as_user = 1;
+    }
     if (rec->remote) {
         if (!m->prov_set) {
             jp_log(JP_LOG_WARN, "kmgr",
@@ -2370,7 +2408,7 @@ int kmgr_wait_ready(struct kmgr *m, const char *id, kmgr_done_fn done, void *arg
         return JP_ENOENT;
     if (add_waiter(&k->ready_waiters, done, arg) != 0)
         return JP_ENOMEM;
-    if (k->ready && !k->dead)
+    if ((k->ready && !k->dead) || k->dead)
         uv_timer_start(&k->kick, kick_cb, 0, 0); /* fires it from the loop */
     return 0;
 }

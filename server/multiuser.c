@@ -67,10 +67,14 @@ static void hmac_hex(const char *key, const char *msg, char out[65])
     OPENSSL_cleanse(md, sizeof md);
 }
 
+/* The login cookie names the user's id and is bound to when the account was made, so a
+ * deleted user's cookie never logs in a later user who got the same id. */
 static void cookie_for(struct srv *s, int64_t id, char *out, size_t len)
 {
-    char msg[64], mac[65];
-    snprintf(msg, sizeof msg, "user:%lld", (long long)id);
+    char msg[96], mac[65];
+    struct user u;
+    int64_t created = users_get_by_id(s->users, id, &u) == 0 ? u.created_us : -1;
+    snprintf(msg, sizeof msg, "user:%lld:%lld", (long long)id, (long long)created);
     hmac_hex(s->login_secret, msg, mac);
     snprintf(out, len, "%lld.%s", (long long)id, mac);
 }

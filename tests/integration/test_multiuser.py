@@ -530,3 +530,48 @@ def test_idle_kernels_culled_by_the_users_policy(mu):
         call(mu, "bob", "DELETE", f"api/kernels/{kb}")
     finally:
         call(mu, "root", "PUT", "api/admin/users/alice/quota", json={"max_idle_s": None})
+
+
+def test_an_adopted_users_kernel_restarts_under_their_account(iso):
+    """After a server restart the user's kernel is adopted; restarting it must drop to the
+    user's account again (not run as the server's)."""
+    srv0 = iso["srv"]
+    a = srv0.proc.args
+    data = a[len(a) - 1 - a[::-1].index("--data-dir") + 1]  # the last --data-dir wins
+    tok = iso["tokens"]["ann"]
+    h = {"Authorization": f"token {tok}"}
+    args = ["--data-dir", data, "--user-runtime-dir", iso["runtime"]]
+    s1 = start_cnote(iso["root"], "unused", *args, keep_kernels=True,
+                     env={"JUPYTER_PATH": srv_kernels_path(srv0)})
+    try:
+        r = requests.post(s1.url + "api/kernels", headers=h, json={"name": "cnote"}, timeout=60)
+        assert r.status_code == 201, r.text
+        kid = r.json()["id"]
+        out, _ = run_cell(s1, tok, kid, '#include <unistd.h>\nprintf("uid=%d\\n", (int)getuid());')
+        uid = int(out.split("uid=")[1].split()[0])
+    finally:
+        s1.stop()
+    s2 = start_cnote(iso["root"], "unused", *args, env={"JUPYTER_PATH": srv_kernels_path(srv0)})
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            m = requests.get(s2.url + f"api/kernels/{kid}", headers=h, timeout=30)
+            if m.status_code == 200 and m.json()["execution_state"] in ("idle", "busy"):
+                break
+            time.sleep(0.2)
+        r = requests.post(s2.url + f"api/kernels/{kid}/restart", headers=h, timeout=60)
+        assert r.status_code == 200, r.text
+        out, _ = run_cell(s2, tok, kid, '#include <unistd.h>\nprintf("uid=%d\\n", (int)getuid());')
+        assert f"uid={uid}" in out and uid != 0, out
+        requests.delete(s2.url + f"api/kernels/{kid}", headers=h, timeout=60)
+    finally:
+        s2.stop()
+
+
+def srv_kernels_path(srv) -> str:
+    """The JUPYTER_PATH the isolation fixture's server runs with (its kernelspec copy)."""
+    env = open(f"/proc/{srv.proc.pid}/environ", "rb").read().split(b"\0")
+    for e in env:
+        if e.startswith(b"JUPYTER_PATH="):
+            return e.split(b"=", 1)[1].decode()
+    return ""
