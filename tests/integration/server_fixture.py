@@ -123,7 +123,12 @@ def start_cnote(root: str | None = None, token: str = "secret-token", *args: str
     if not url:
         proc.kill()
         raise RuntimeError("cnote-server printed no URL: " + open(log.name).read())
-    _wait_api(url, proc)
+    try:
+        _wait_api(url, proc)
+    except Exception:
+        proc.kill()  # never leave a server behind
+        proc.wait(10)
+        raise
     return Server(proc, url, token, root, log_path=log.name)
 
 
