@@ -219,6 +219,8 @@ describe('cnote admin page', { timeout: 300_000 }, () => {
       await dlg.waitFor();
       await dlg.getByRole('button', { name: 'New token' }).click();
       await waitFor('alice token', 15_000, async () => /^cnote_/.test(await dlg.getByLabel('New token', { exact: true }).inputValue()));
+      // the list refreshes after the token is shown
+      await waitFor('her token in the list', 10_000, async () => (await dlg.locator('tbody tr').count()) === 1);
       assert.equal(await dlg.locator('tbody tr').count(), 1);
       assert.deepEqual(b2.pageErrors, []);
     } finally {
