@@ -439,7 +439,9 @@ describe('cnote web app', { timeout: 420_000 }, () => {
     console.log(`50 MB cell: ${stdout} bytes of stdout shown${stderr ? `; stderr: ${stderr.trim()}` : ''}`);
     if (stdout !== 51200 * 1024) {
       assert.match(stderr, /output dropped: this client is not reading fast enough/);
-      assert.ok(stdout >= 32 << 20, `at least the queue limit arrived (${stdout})`);
+      // the 32 MiB limit counts whole framed messages (headers, JSON, escapes), so the text
+      // that fits in it is a little less: at least 95 % of it
+      assert.ok(stdout >= (32 << 20) * 0.95, `about the queue limit arrived (${stdout})`);
     }
     await c.locator('.outputs button', { hasText: /show/i }).first().waitFor();
     await c.locator('.outputs button', { hasText: /show/i }).first().scrollIntoViewIfNeeded();
