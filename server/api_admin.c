@@ -92,22 +92,6 @@ static int quota_from(const json_t *b, struct users_quota *q)
     return 0;
 }
 
-/* GPUs a pod profile asks for. */
-static int profile_gpus_of(struct srv *s, const char *prof)
-{
-    json_t *profiles = s->k8s ? k8s_prov_profiles(s->k8s) : NULL, *p;
-    size_t j;
-    int gpus = 0;
-    json_array_foreach(profiles, j, p)
-    {
-        const char *slug = json_string_value(json_object_get(p, "slug"));
-        if (slug && strcmp(slug, prof) == 0)
-            gpus = (int)json_integer_value(json_object_get(p, "gpus"));
-    }
-    json_decref(profiles);
-    return gpus;
-}
-
 /* Every kernel with what an admin wants to see. owner NULL: all. */
 static json_t *kernels_of(struct srv *s, const char *owner)
 {
@@ -122,15 +106,13 @@ static json_t *kernels_of(struct srv *s, const char *owner)
         if (!o || (owner && strcmp(o, owner) != 0))
             continue;
         json_t *x = json_deep_copy(k);
-        const char *prof =
-            json_string_value(json_object_get(json_object_get(k, "launch"), "profile"));
         int64_t started = kmgr_started_us(s->kmgr, id);
         json_object_set_new(x, "owner", json_string(o));
         if (la && jp_time_parse(la, &at) == 0)
             json_object_set_new(x, "idle_s", json_integer((now - at) / 1000000));
         if (started)
             json_object_set_new(x, "age_s", json_integer((now - started) / 1000000));
-        json_object_set_new(x, "gpus", json_integer(prof ? profile_gpus_of(s, prof) : 0));
+        json_object_set_new(x, "gpus", json_integer(srv_kernel_gpus(s, k)));
         json_array_append_new(out, x);
     }
     json_decref(all);
@@ -147,24 +129,7 @@ static json_t *user_json(struct srv *s, const char *name)
     jp_time_format(u.created_us, c, sizeof c);
     jp_time_format(u.last_activity_us, l, sizeof l);
     json_t *ks = kernels_of(s, name);
-    int gpus = 0;
-    size_t i;
-    json_t *k;
-    json_array_foreach(ks, i, k)
-    {
-        const char *st = json_string_value(json_object_get(k, "execution_state"));
-        const char *prof =
-            json_string_value(json_object_get(json_object_get(k, "launch"), "profile"));
-        json_t *profiles = s->k8s && prof ? k8s_prov_profiles(s->k8s) : NULL, *p;
-        size_t j;
-        json_array_foreach(profiles, j, p)
-        {
-            const char *slug = json_string_value(json_object_get(p, "slug"));
-            if (slug && prof && strcmp(slug, prof) == 0 && st && strcmp(st, "dead") != 0)
-                gpus += (int)json_integer_value(json_object_get(p, "gpus"));
-        }
-        json_decref(profiles);
-    }
+    int gpus = srv_gpus_in_use(s, name);
     json_t *o = json_pack("{s:s, s:b, s:s, s:s*, s:I, s:i}", "name", u.name, "admin", u.admin,
                           "created", c, "last_activity", u.last_activity_us ? l : NULL, "kernels",
                           (json_int_t)json_array_size(ks), "gpus", gpus);

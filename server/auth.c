@@ -23,7 +23,7 @@
 static char login_value[65];
 static char xsrf_value[65];
 
-static void hmac_hex(const char *key, const char *msg, char out[65])
+void auth_hmac_hex(const char *key, const char *msg, char out[65])
 {
     unsigned char md[32];
     unsigned int n = 0;
@@ -46,8 +46,8 @@ int auth_init(struct srv *s)
             return -1;
         s->o.token_set = 1;
     }
-    hmac_hex(s->cookie_secret, "cnote-login", login_value);
-    hmac_hex(s->xsrf_secret, "cnote-xsrf", xsrf_value);
+    auth_hmac_hex(s->cookie_secret, "cnote-login", login_value);
+    auth_hmac_hex(s->xsrf_secret, "cnote-xsrf", xsrf_value);
     return 0;
 }
 

@@ -21,6 +21,8 @@ char *auth_cookie(struct srv_req *r, const char *name);
 /* Set-Cookie for the login cookie and _xsrf (pages call this). */
 void auth_set_login_cookie(struct srv *s, struct srv_resp *resp);
 void auth_set_xsrf_cookie(struct srv *s, struct srv_resp *resp);
+/* HMAC-SHA256 of msg under key, as 64 hex digits. */
+void auth_hmac_hex(const char *key, const char *msg, char out[65]);
 /* Constant-time check of a candidate token. */
 int auth_token_ok(struct srv *s, const char *candidate);
 /* The _xsrf value pages embed in forms. */

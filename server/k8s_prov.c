@@ -446,12 +446,6 @@ static void create_secret(struct kpod *k);
 static struct kpod *kp_new(struct k8s_prov *p, const char *id);
 static void kick_cb(uv_timer_t *t);
 
-/* A user name as a label value (k8s_slug). */
-static int slug_label(const char *user, char *out, size_t outlen)
-{
-    return k8s_slug(user, out, outlen);
-}
-
 static int claim_warm(struct k8s_prov *p, struct kmgr_launch *l, const char *slug)
 {
     struct kpod *w = NULL;
@@ -476,7 +470,7 @@ static int claim_warm(struct k8s_prov *p, struct kmgr_launch *l, const char *slu
     l->ports[4] = ports.hb;
     snprintf(l->key_out, sizeof l->key_out, "%s", w->warm_key);
     memset(w->warm_key, 0, sizeof w->warm_key);
-    slug_label(l->owner && *l->owner ? l->owner : p->user, user, sizeof user);
+    k8s_slug(l->owner && *l->owner ? l->owner : p->user, user, sizeof user);
     json_t *patch =
         json_pack("{s:{s:{s:s, s:s, s:n}, s:{s:s, s:s}}}", "metadata", "labels",
                   "cnote.io/kernel-id", l->kernel_id, "cnote.io/user", user, "cnote.io/warm",
@@ -1293,6 +1287,12 @@ int k8s_prov_log(struct k8s_prov *p, const char *kernel_id, int tail, k8s_done_f
         snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/log?container=kernel", p->ns,
                  k->pod);
     return k8s_http_request(p->http, "GET", path, NULL, NULL, 15000, done, arg) ? 0 : JP_ENOMEM;
+}
+
+int k8s_prov_profile_gpus(struct k8s_prov *p, const char *slug)
+{
+    const char *s = p ? k8s_profiles_resolve(p->profiles, slug, NULL, 0) : NULL;
+    return s ? k8s_profiles_gpus(p->profiles, s) : 0;
 }
 
 json_t *k8s_prov_profiles(struct k8s_prov *p)

@@ -55,6 +55,9 @@ int k8s_prov_log(struct k8s_prov *p, const char *kernel_id, int tail, k8s_done_f
 /* Called with the seconds from creating a pod to its container running (a metric). */
 void k8s_prov_on_launch(struct k8s_prov *p, void (*fn)(void *ctx, double seconds), void *ctx);
 
+/* GPUs a profile asks for (slug NULL or "": the default profile; unknown: 0). */
+int k8s_prov_profile_gpus(struct k8s_prov *p, const char *slug);
+
 /* The profiles for REST: new reference (k8s_profiles_list). */
 json_t *k8s_prov_profiles(struct k8s_prov *p);
 

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
 
 #include "auth.h"
 #include "contents.h"
@@ -53,20 +52,6 @@ struct mu_state {
 
 /* ---- identity --------------------------------------------------------------------------- */
 
-static void hmac_hex(const char *key, const char *msg, char out[65])
-{
-    unsigned char md[32];
-    unsigned int n = 0;
-    static const char hex[] = "0123456789abcdef";
-    HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)msg, strlen(msg), md, &n);
-    for (unsigned i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
-    OPENSSL_cleanse(md, sizeof md);
-}
-
 /* The login cookie names the user's id and is bound to when the account was made, so a
  * deleted user's cookie never logs in a later user who got the same id. */
 static void cookie_for(struct srv *s, int64_t id, char *out, size_t len)
@@ -75,7 +60,7 @@ static void cookie_for(struct srv *s, int64_t id, char *out, size_t len)
     struct user u;
     int64_t created = users_get_by_id(s->users, id, &u) == 0 ? u.created_us : -1;
     snprintf(msg, sizeof msg, "user:%lld:%lld", (long long)id, (long long)created);
-    hmac_hex(s->login_secret, msg, mac);
+    auth_hmac_hex(s->login_secret, msg, mac);
     snprintf(out, len, "%lld.%s", (long long)id, mac);
 }
 
@@ -300,30 +285,17 @@ const char *srv_list_owner(const struct srv *s, const struct srv_req *r)
     return s->multi ? r->user : NULL;
 }
 
-/* GPUs a profile asks for (0 for local kernels and CPU profiles). */
-static int profile_gpus(struct srv *s, const char *profile)
+int srv_kernel_gpus(struct srv *s, const json_t *model)
 {
-    json_t *list = s->k8s ? k8s_prov_profiles(s->k8s) : NULL, *p;
-    size_t i;
-    int gpus = 0, first = 1;
-    json_array_foreach(list, i, p)
-    {
-        const char *slug = json_string_value(json_object_get(p, "slug"));
-        int dflt = json_is_true(json_object_get(p, "default"));
-        if ((profile && *profile && slug && strcmp(slug, profile) == 0) ||
-            ((!profile || !*profile) && (dflt || (first && !gpus)))) {
-            gpus = (int)json_integer_value(json_object_get(p, "gpus"));
-            if (profile && *profile)
-                break;
-        }
-        first = 0;
-    }
-    json_decref(list);
-    return gpus;
+    const char *st = json_string_value(json_object_get(model, "execution_state"));
+    const char *prof =
+        json_string_value(json_object_get(json_object_get(model, "launch"), "profile"));
+    if (!s->k8s || !prof || (st && strcmp(st, "dead") == 0))
+        return 0;
+    return k8s_prov_profile_gpus(s->k8s, prof);
 }
 
-/* GPUs held by a user's running kernels (their pods' profiles). */
-static int gpus_in_use(struct srv *s, const char *user)
+int srv_gpus_in_use(struct srv *s, const char *user)
 {
     json_t *all = kmgr_list(s->kmgr), *k;
     size_t i;
@@ -331,12 +303,9 @@ static int gpus_in_use(struct srv *s, const char *user)
     json_array_foreach(all, i, k)
     {
         const char *id = json_string_value(json_object_get(k, "id"));
-        const char *st = json_string_value(json_object_get(k, "execution_state"));
         const char *owner = id ? kmgr_owner(s->kmgr, id) : NULL;
-        const char *prof =
-            json_string_value(json_object_get(json_object_get(k, "launch"), "profile"));
-        if (owner && strcmp(owner, user) == 0 && st && strcmp(st, "dead") != 0 && prof)
-            n += profile_gpus(s, prof);
+        if (owner && strcmp(owner, user) == 0)
+            n += srv_kernel_gpus(s, k);
     }
     json_decref(all);
     return n;
@@ -359,9 +328,9 @@ int srv_quota_check(struct srv *s, const struct srv_req *r, const char *profile,
         users_audit(s->users, r->user, "quota_refused", "max_kernels", NULL);
         return -1;
     }
-    int want = profile_gpus(s, profile);
+    int want = s->k8s ? k8s_prov_profile_gpus(s->k8s, profile) : 0;
     if (want > 0 && q.max_gpus >= 0) {
-        int held = gpus_in_use(s, r->user);
+        int held = srv_gpus_in_use(s, r->user);
         if (held + want > q.max_gpus) {
             snprintf(msg, sizeof msg,
                      "Quota exceeded: user %s may hold at most %d GPU%s (%d held, this kernel "

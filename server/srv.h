@@ -214,6 +214,10 @@ void srv_remote_failed(struct srv *s, const char *kernel_id, const char *session
 /* The contents manager of the request's user (<root>/<user>, created 0700 on first use); the
  * server's own in single-user mode. NULL when it cannot be made (answer 500). */
 struct contents *srv_contents(struct srv *s, const struct srv_req *r);
+/* GPUs a kernel (its model) holds: its pod profile's, 0 for local or dead kernels; and all a
+ * user's running kernels hold. */
+int srv_kernel_gpus(struct srv *s, const json_t *model);
+int srv_gpus_in_use(struct srv *s, const char *user);
 /* Do a user's file operations with their uid (setfsuid; multi-user mode as root): returns
  * what srv_fs_leave needs. */
 int srv_fs_enter(struct srv *s, const struct srv_req *r);
