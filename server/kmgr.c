@@ -11,10 +11,9 @@
  * running. It does not speak HTTP or WebSocket and does not route replies to clients: every
  * reply and IOPub message goes to the caller's callbacks.
  *
- * ZeroMQ on libuv: each socket's ZMQ_FD (an edge-like "state changed" notifier) is dup'd and
- * watched with uv_poll for readability only; every wakeup drains the socket while ZMQ_EVENTS
- * says POLLIN, every send schedules another drain of that kernel (a send may swallow the
- * notification), and a timer drains everything periodically as a safety net.
+ * The channels are ZMTP peers of the server's own on the libuv loop (zmtp.h: DEALERs and a SUB,
+ * no libzmq I/O thread in between): every message arrives through a callback and every send is
+ * written at once.
  *
  * Memory: a kernel that is removed is unlinked at once and freed when its uv handles have
  * closed, so a kernel struct stays valid until the loop runs again; nothing is freed while a
@@ -38,7 +37,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <zmq.h>
 
 #include "jp_alloc.h"
 #include "jp_buf.h"
@@ -49,17 +47,14 @@
 #include "jp_time.h"
 #include "jp_uuid.h"
 #include "jp_wire.h"
+#include "zmtp.h"
 
 extern char **environ;
 
 #define KI_RETRY_MS 200     /* kernel_info resend period while waiting for readiness */
 #define IOPUB_RETRY_MS 5    /* the same once the kernel answered but IOPub was not heard yet */
-#define SAFETY_DRAIN_MS 500 /* periodic drain of every socket */
 #define EXIT_POLL_MS 50     /* process-exit polling while stopping or adopting */
 #define KILL_WAIT_MS 5000   /* how long to wait for a SIGKILLed process before giving up */
-#define DRAIN_BUDGET                                                                               \
-    16                   /* messages per socket per drain before the loop gets a turn (writes to   \
-                          * WebSocket clients must not starve behind a fast kernel) */
 #define MAX_PARTS 4096   /* frames kept per message; the rest are read and dropped */
 #define HB_MISSES_DEAD 3 /* missed heartbeats that mean death when the pid is unknown */
 #define SIG_HISTORY 4096 /* replay history per kernel (server side: modest) */
@@ -76,9 +71,7 @@ struct waiter {
 
 struct kchan {
     struct kernel *k;
-    void *sock;
-    uv_poll_t *poll; /* heap: closed asynchronously when the socket is replaced */
-    int fd;          /* our close-on-exec dup of ZMQ_FD, -1 when none */
+    struct zt_sock *sock;
 };
 
 struct kernel {
@@ -147,12 +140,11 @@ struct kmgr {
     char ip[256];
     int restart_limit, time_to_dead_ms, shutdown_wait_ms, kernel_info_timeout_ms;
     int cull_idle_timeout_s, cull_interval_s, cull_connected, cull_busy;
-    void *zctx;
     struct jp_session sess; /* the manager's own requests (kernel_info, interrupt, shutdown) */
     struct kernel *head, *tail;
     size_t n;
     uv_signal_t sigchld;
-    uv_timer_t live_timer, drain_timer, cull_timer;
+    uv_timer_t live_timer, cull_timer;
     int pending_closes;
     struct kmgr_prov prov;
     int prov_set, prov_all;
@@ -162,7 +154,7 @@ struct kmgr {
 };
 
 static void kernel_handle_exit(struct kernel *k, int wstatus);
-static void chan_drain(struct kernel *k, enum jp_channel ch);
+static void chan_msg(void *arg, const struct jp_frame *parts, size_t n);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -291,86 +283,34 @@ static void drop_waiters(struct waiter **list)
 
 /* ---- ZeroMQ sockets ------------------------------------------------------------------- */
 
-static void free_poll_cb(uv_handle_t *h)
-{
-    free(h);
-}
-
 static void chan_close(struct kernel *k, enum jp_channel ch)
 {
     struct kchan *c = &k->ch[ch];
 
-    if (c->poll) {
-        uv_close((uv_handle_t *)c->poll, free_poll_cb);
-        c->poll = NULL;
-    }
-    /* safe right after uv_close (libuv docs, uv_poll_t) */
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    if (c->sock)
-        zmq_close(c->sock);
+    zt_close(c->sock);
     c->sock = NULL;
-}
-
-static void poll_cb(uv_poll_t *h, int status, int events)
-{
-    struct kchan *c = h->data;
-
-    (void)events;
-    if (status < 0)
-        jp_log(JP_LOG_WARN, "kmgr", "poll error kernel_id=%s error=%s", c->k->id,
-               uv_strerror(status));
-    chan_drain(c->k, (enum jp_channel)(c - c->k->ch));
 }
 
 static int chan_open(struct kernel *k, enum jp_channel ch)
 {
-    static const int types[JP_CH_COUNT] = {
-        [JP_CH_SHELL] = ZMQ_DEALER,   [JP_CH_IOPUB] = ZMQ_SUB, [JP_CH_STDIN] = ZMQ_DEALER,
-        [JP_CH_CONTROL] = ZMQ_DEALER, [JP_CH_HB] = ZMQ_REQ,
-    };
     struct kchan *c = &k->ch[ch];
     char ep[512];
-    int zero = 0, fd = -1, rc;
-    size_t fdlen = sizeof fd;
+    struct zt_opts o = {0};
 
     c->k = k;
-    c->sock = zmq_socket(k->m->zctx, types[ch]);
-    if (!c->sock)
-        goto fail;
-    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
-    /* the kernel may not listen yet when we connect: retry every 10 ms (libzmq's default
-     * 100 ms would add that much to every kernel start), backing off to 1 s */
-    int ivl = 10, ivl_max = 1000;
-    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
-    if (ch == JP_CH_SHELL || ch == JP_CH_STDIN)
-        zmq_setsockopt(c->sock, ZMQ_ROUTING_ID, k->routing_id, strlen(k->routing_id));
-    if (ch == JP_CH_IOPUB && zmq_setsockopt(c->sock, ZMQ_SUBSCRIBE, "", 0) != 0)
-        goto fail;
-    rc = jp_conn_endpoint(&k->conn, ch, ep, sizeof ep);
-    if (rc < 0 || zmq_connect(c->sock, ep) != 0)
-        goto fail;
-    if (zmq_getsockopt(c->sock, ZMQ_FD, &fd, &fdlen) != 0)
-        goto fail;
-    c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (c->fd < 0)
-        goto fail;
-    c->poll = malloc(sizeof *c->poll);
-    if (!c->poll || uv_poll_init(k->m->loop, c->poll, c->fd) != 0) {
-        free(c->poll);
-        c->poll = NULL;
-        goto fail;
+    /* shell and stdin share one routing id, so that the kernel's input requests (sent on stdin
+     * to the identity of the shell request) reach us; the heartbeat is a DEALER that sends
+     * what a REQ would (an empty delimiter, then "ping"), which REP and ROUTER peers echo */
+    o.type = ch == JP_CH_IOPUB ? ZT_SUB : ZT_DEALER;
+    o.routing_id = ch == JP_CH_SHELL || ch == JP_CH_STDIN ? k->routing_id : NULL;
+    o.on_msg = chan_msg;
+    o.arg = c;
+    if (jp_conn_endpoint(&k->conn, ch, ep, sizeof ep) < 0 || !(c->sock = zt_open(k->m->loop, ep, &o))) {
+        jp_log(JP_LOG_ERROR, "kmgr", "socket setup failed kernel_id=%s channel=%s error=\"%s\"",
+               k->id, channel_name(ch), strerror(errno ? errno : EINVAL));
+        return JP_EIO;
     }
-    c->poll->data = c;
-    uv_poll_start(c->poll, UV_READABLE, poll_cb);
     return 0;
-fail:
-    jp_log(JP_LOG_ERROR, "kmgr", "socket setup failed kernel_id=%s channel=%s error=\"%s\"", k->id,
-           channel_name(ch), zmq_strerror(zmq_errno()));
-    chan_close(k, ch);
-    return JP_EIO;
 }
 
 static void kernel_disconnect(struct kernel *k)
@@ -397,8 +337,6 @@ static void kick_cb(uv_timer_t *t)
 {
     struct kernel *k = t->data;
 
-    for (int i = 0; i < JP_CH_COUNT && !k->closing; i++)
-        chan_drain(k, (enum jp_channel)i);
     /* waiters added by kmgr_wait_ready after the kernel was ready (or dead) */
     if (!k->closing && k->ready && !k->dead && k->stop == STOP_NONE && k->ready_waiters)
         fire(k, &k->ready_waiters, 0, NULL);
@@ -406,12 +344,13 @@ static void kick_cb(uv_timer_t *t)
         fire(k, &k->ready_waiters, JP_EDEAD, k->reason[0] ? k->reason : "the kernel is dead");
 }
 
-/* A send may have consumed the socket's notification: drain this kernel on the next loop
- * iteration (not now: we may be inside a callback fired by a drain). */
-static void kick(struct kernel *k)
+static int sent(struct kernel *k, enum jp_channel ch, int rc)
 {
-    if (!k->closing)
-        uv_timer_start(&k->kick, kick_cb, 0, 0);
+    if (rc != 0)
+        jp_log(JP_LOG_WARN, "kmgr", "send failed kernel_id=%s channel=%s error=\"%s\"", k->id,
+               channel_name(ch),
+               rc == JP_ETOOBIG ? "too many messages waiting for the kernel" : jp_strerror(rc));
+    return rc == 0 ? 0 : JP_EIO;
 }
 
 /* Encode with the kernel's key and send on a DEALER channel; the message's identities are
@@ -430,18 +369,8 @@ static int chan_send(struct kernel *k, enum jp_channel ch, const struct jp_msg *
     tmp.n_idents = 0;
     if ((rc = jp_wire_encode(&tmp, k->signer, &fr, &n)) != 0)
         return rc;
-    for (size_t i = 0; i < n; i++) {
-        /* multipart delivery is atomic: only the first part can meet the high-water mark */
-        if (zmq_send(c->sock, fr[i].data, fr[i].len, ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0)) <
-            0) {
-            jp_log(JP_LOG_WARN, "kmgr", "send failed kernel_id=%s channel=%s error=\"%s\"", k->id,
-                   channel_name(ch), zmq_strerror(zmq_errno()));
-            rc = JP_EIO;
-            break;
-        }
-    }
+    rc = sent(k, ch, zt_send(c->sock, fr, n));
     jp_frames_free(fr, n);
-    kick(k);
     return rc;
 }
 
@@ -453,6 +382,7 @@ static int chan_send_raw(struct kernel *k, enum jp_channel ch, const struct jp_f
     const void *p[4];
     size_t lens[4];
     char sig[JP_SIG_HEX_LEN + 1];
+    struct jp_frame local[16], *fr = local;
     int rc = 0;
 
     if (!c->sock)
@@ -464,24 +394,21 @@ static int chan_send_raw(struct kernel *k, enum jp_channel ch, const struct jp_f
     if ((rc = jp_signer_sign(k->signer, p, lens, sig)) != 0)
         return rc;
     size_t n = 6 + nb;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const void *d;
-        size_t len;
-        if (i == 0)
-            d = JP_WIRE_DELIM, len = strlen(JP_WIRE_DELIM);
-        else if (i == 1)
-            d = sig, len = strlen(sig);
-        else if (i < 6)
-            d = p[i - 2], len = lens[i - 2];
-        else
-            d = buffers[i - 6].len ? buffers[i - 6].data : "", len = buffers[i - 6].len;
-        if (zmq_send(c->sock, d, len, ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0)) < 0) {
-            jp_log(JP_LOG_WARN, "kmgr", "send failed kernel_id=%s channel=%s error=\"%s\"", k->id,
-                   channel_name(ch), zmq_strerror(zmq_errno()));
-            rc = JP_EIO;
-        }
+    if (n > sizeof local / sizeof local[0] && !(fr = malloc(n * sizeof *fr)))
+        return JP_ENOMEM;
+    fr[0].data = (void *)JP_WIRE_DELIM;
+    fr[0].len = strlen(JP_WIRE_DELIM);
+    fr[1].data = sig;
+    fr[1].len = strlen(sig);
+    for (int i = 0; i < 4; i++) {
+        fr[2 + i].data = (void *)p[i];
+        fr[2 + i].len = lens[i];
     }
-    kick(k);
+    for (size_t i = 0; i < nb; i++)
+        fr[6 + i] = buffers[i];
+    rc = sent(k, ch, zt_send(c->sock, fr, n));
+    if (fr != local)
+        free(fr);
     return rc;
 }
 
@@ -677,76 +604,35 @@ const char *kmgr_msg_parent_session(const struct kmgr_msg *msg)
     return str_or_empty(msg->parent_header, "session");
 }
 
-/* Read one multipart message from a socket and dispatch it. 1 when a message was read, 0 when
- * none was waiting, -1 on a socket error. */
-static int chan_recv(struct kernel *k, enum jp_channel ch)
+/* A whole message from one of a kernel's channels: check it and dispatch it. */
+static void chan_msg(void *arg, const struct jp_frame *parts, size_t n)
 {
-    void *sock = k->ch[ch].sock;
-    zmq_msg_t *parts = NULL;
-    struct jp_frame *frames = NULL;
-    size_t n = 0, cap = 0, total = 0;
-    int more = 1, got = 0, dropped = 0, rc;
+    struct kchan *c = arg;
+    struct kernel *k = c->k;
+    enum jp_channel ch = (enum jp_channel)(c - k->ch);
+    size_t total = 0;
+    int rc;
     struct jp_wire_view view;
     struct kmgr_msg msg;
     struct jp_wire_error werr;
 
-    memset(&msg, 0, sizeof msg);
-    while (more) {
-        zmq_msg_t part;
-        size_t len = sizeof more;
-
-        zmq_msg_init(&part);
-        if (zmq_msg_recv(&part, sock, ZMQ_DONTWAIT) < 0) {
-            int e = zmq_errno();
-            zmq_msg_close(&part);
-            if (n == 0 && e == EAGAIN) {
-                got = 0;
-                goto out;
-            }
-            if (e == EINTR && n == 0)
-                continue;
-            jp_log(JP_LOG_WARN, "kmgr", "recv failed kernel_id=%s channel=%s error=\"%s\"", k->id,
-                   channel_name(ch), zmq_strerror(e));
-            got = -1;
-            goto out;
-        }
-        got = 1;
-        more = 0;
-        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &len);
-        total += zmq_msg_size(&part);
-        if (dropped || n == MAX_PARTS) {
-            zmq_msg_close(&part);
-            dropped = 1;
-            continue;
-        }
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            zmq_msg_t *np = realloc(parts, nc * sizeof *np);
-            if (!np) {
-                zmq_msg_close(&part);
-                dropped = 1; /* read and drop the rest */
-                continue;
-            }
-            parts = np;
-            cap = nc;
-        }
-        parts[n++] = part;
-    }
+    if (k->closing)
+        return;
     if (ch == JP_CH_HB) {
         k->hb_pending = 0;
         k->hb_misses = 0;
-        goto out;
+        return;
     }
-    if (dropped || !(frames = calloc(n ? n : 1, sizeof *frames))) {
-        jp_log(JP_LOG_WARN, "kmgr", "message dropped kernel_id=%s channel=%s reason=too_large",
-               k->id, channel_name(ch));
-        goto out;
+    for (size_t i = 0; i < n; i++)
+        total += parts[i].len;
+    if (n > MAX_PARTS) {
+        jp_log(JP_LOG_WARN, "kmgr",
+               "message dropped kernel_id=%s channel=%s reason=too_many_parts parts=%zu", k->id,
+               channel_name(ch), n);
+        return;
     }
-    for (size_t i = 0; i < n; i++) {
-        frames[i].data = zmq_msg_data(&parts[i]);
-        frames[i].len = zmq_msg_size(&parts[i]);
-    }
-    rc = jp_wire_split(frames, n, k->signer, NULL, &view, &werr);
+    memset(&msg, 0, sizeof msg);
+    rc = jp_wire_split(parts, n, k->signer, NULL, &view, &werr);
     if (rc == 0 && (rc = parse_head(&view, &msg, &werr)) == 0) {
         msg.channel = channel_name(ch);
         if (ch == JP_CH_IOPUB)
@@ -758,34 +644,9 @@ static int chan_recv(struct kernel *k, enum jp_channel ch)
         jp_log(JP_LOG_WARN, "kmgr",
                "message dropped kernel_id=%s channel=%s error=\"%s\" detail=\"%s\" bytes=%zu",
                k->id, channel_name(ch), jp_strerror(rc), werr.text, total);
-out:
     json_decref((json_t *)msg.header);
     json_decref((json_t *)msg.parent_header);
     json_decref(msg.content_);
-    free(frames);
-    for (size_t i = 0; i < n; i++)
-        zmq_msg_close(&parts[i]);
-    free(parts);
-    return got;
-}
-
-/* Drain a socket while ZMQ_EVENTS reports POLLIN (the fd only says "something changed"). */
-static void chan_drain(struct kernel *k, enum jp_channel ch)
-{
-    void *sock = k->ch[ch].sock;
-
-    for (int budget = DRAIN_BUDGET; budget > 0; budget--) {
-        int ev = 0;
-        size_t len = sizeof ev;
-
-        if (k->closing || !sock || k->ch[ch].sock != sock)
-            return;
-        if (zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &len) != 0 || !(ev & ZMQ_POLLIN))
-            return;
-        if (chan_recv(k, ch) <= 0)
-            return;
-    }
-    kick(k); /* budget spent: let other handles run, continue on the next iteration */
 }
 
 /* ---- processes ------------------------------------------------------------------------- */
@@ -1562,23 +1423,21 @@ static void sigchld_cb(uv_signal_t *h, int signum)
 static void heartbeat(struct kernel *k)
 {
     if (k->hb_pending) {
-        /* a REQ socket cannot send again before its reply: replace it */
         k->hb_misses++;
         jp_log(JP_LOG_DEBUG, "kmgr", "heartbeat missed kernel_id=%s misses=%d", k->id,
                k->hb_misses);
-        chan_close(k, JP_CH_HB);
-        if (chan_open(k, JP_CH_HB) != 0)
-            return;
         k->hb_pending = 0;
     }
     if (k->pid <= 0 && k->ready && k->hb_misses >= HB_MISSES_DEAD) {
         kernel_handle_exit(k, -1);
         return;
     }
-    if (k->ch[JP_CH_HB].sock && zmq_send(k->ch[JP_CH_HB].sock, "ping", 4, ZMQ_DONTWAIT) == 4) {
+    /* what a REQ socket sends: an empty delimiter, then the payload; the echo comes back the
+     * same way. Pings do not pile up while the kernel is unreachable. */
+    struct jp_frame ping[2] = {{(void *)"", 0}, {(void *)"ping", 4}};
+    if (k->ch[JP_CH_HB].sock && zt_queued(k->ch[JP_CH_HB].sock) < 2 &&
+        zt_send(k->ch[JP_CH_HB].sock, ping, 2) == 0)
         k->hb_pending = 1;
-        kick(k);
-    }
 }
 
 static void live_timer_cb(uv_timer_t *t)
@@ -1592,15 +1451,6 @@ static void live_timer_cb(uv_timer_t *t)
         if (!k->closing && k->alive && !k->dead && k->stop == STOP_NONE)
             heartbeat(k);
     }
-}
-
-static void drain_timer_cb(uv_timer_t *t)
-{
-    struct kmgr *m = t->data;
-
-    for (struct kernel *k = m->head; k; k = k->next)
-        for (int i = 0; i < JP_CH_COUNT && !k->closing; i++)
-            chan_drain(k, (enum jp_channel)i);
 }
 
 static void cull_timer_cb(uv_timer_t *t)
@@ -1653,7 +1503,6 @@ struct kmgr *kmgr_new(uv_loop_t *loop, const struct kspecs *specs, const struct 
     struct kmgr_opts d;
     struct kmgr *m;
     const char *user = getenv("USER");
-    int limit;
 
     if (!loop)
         return NULL;
@@ -1700,33 +1549,23 @@ struct kmgr *kmgr_new(uv_loop_t *loop, const struct kspecs *specs, const struct 
         return NULL;
     }
     raise_fd_limit();
-    if (!(m->zctx = zmq_ctx_new())) {
-        free(m);
-        return NULL;
-    }
-    limit = zmq_ctx_get(m->zctx, ZMQ_SOCKET_LIMIT);
-    zmq_ctx_set(m->zctx, ZMQ_MAX_SOCKETS, limit > 0 && limit < 65535 ? limit : 65535);
     if (uv_signal_init(loop, &m->sigchld) != 0) {
-        zmq_ctx_term(m->zctx);
         free(m);
         return NULL;
     }
     m->sigchld.data = m;
     uv_signal_start(&m->sigchld, sigchld_cb, SIGCHLD);
     uv_timer_init(loop, &m->live_timer);
-    uv_timer_init(loop, &m->drain_timer);
     uv_timer_init(loop, &m->cull_timer);
-    m->live_timer.data = m->drain_timer.data = m->cull_timer.data = m;
+    m->live_timer.data = m->cull_timer.data = m;
     uv_timer_start(&m->live_timer, live_timer_cb, (uint64_t)m->time_to_dead_ms,
                    (uint64_t)m->time_to_dead_ms);
-    uv_timer_start(&m->drain_timer, drain_timer_cb, SAFETY_DRAIN_MS, SAFETY_DRAIN_MS);
     if (m->cull_idle_timeout_s > 0)
         uv_timer_start(&m->cull_timer, cull_timer_cb, (uint64_t)m->cull_interval_s * 1000,
                        (uint64_t)m->cull_interval_s * 1000);
     /* watchers alone do not keep the loop running */
     uv_unref((uv_handle_t *)&m->sigchld);
     uv_unref((uv_handle_t *)&m->live_timer);
-    uv_unref((uv_handle_t *)&m->drain_timer);
     uv_unref((uv_handle_t *)&m->cull_timer);
     jp_log(JP_LOG_INFO, "kmgr", "kernel manager ready runtime_dir=%s ip=%s", m->runtime_dir, m->ip);
     return m;
@@ -1798,12 +1637,9 @@ void kmgr_free(struct kmgr *m, int shutdown_kernels)
         drop_waiters(&k->stop_waiters);
         kernel_release(k);
     }
-    zmq_ctx_term(m->zctx); /* every socket is closed, with linger 0 */
-    m->zctx = NULL;
-    m->pending_closes = 4;
+    m->pending_closes = 3;
     uv_close((uv_handle_t *)&m->sigchld, mgr_close_cb);
     uv_close((uv_handle_t *)&m->live_timer, mgr_close_cb);
-    uv_close((uv_handle_t *)&m->drain_timer, mgr_close_cb);
     uv_close((uv_handle_t *)&m->cull_timer, mgr_close_cb);
 }
 
@@ -1818,10 +1654,8 @@ static struct kernel *kernel_new(struct kmgr *m, const char *id, const char *nam
     k->started_us = jp_time_now_us();
     snprintf(k->id, sizeof k->id, "%s", id);
     snprintf(k->name, sizeof k->name, "%s", name ? name : "");
-    for (int i = 0; i < JP_CH_COUNT; i++) {
+    for (int i = 0; i < JP_CH_COUNT; i++)
         k->ch[i].k = k;
-        k->ch[i].fd = -1;
-    }
     if (jp_uuid_v4(k->routing_id) != 0) {
         free(k);
         return NULL;
