@@ -51,13 +51,13 @@
 
 extern char **environ;
 
-#define KI_RETRY_MS 200     /* kernel_info resend period while waiting for readiness */
-#define IOPUB_RETRY_MS 5    /* the same once the kernel answered but IOPub was not heard yet */
-#define EXIT_POLL_MS 50     /* process-exit polling while stopping or adopting */
-#define KILL_WAIT_MS 5000   /* how long to wait for a SIGKILLed process before giving up */
-#define MAX_PARTS 4096   /* frames kept per message; the rest are read and dropped */
-#define HB_MISSES_DEAD 3 /* missed heartbeats that mean death when the pid is unknown */
-#define SIG_HISTORY 4096 /* replay history per kernel (server side: modest) */
+#define KI_RETRY_MS 200   /* kernel_info resend period while waiting for readiness */
+#define IOPUB_RETRY_MS 5  /* the same once the kernel answered but IOPub was not heard yet */
+#define EXIT_POLL_MS 50   /* process-exit polling while stopping or adopting */
+#define KILL_WAIT_MS 5000 /* how long to wait for a SIGKILLed process before giving up */
+#define MAX_PARTS 4096    /* frames kept per message; the rest are read and dropped */
+#define HB_MISSES_DEAD 3  /* missed heartbeats that mean death when the pid is unknown */
+#define SIG_HISTORY 4096  /* replay history per kernel (server side: modest) */
 #define PATH_LEN 4096
 
 enum stop_kind { STOP_NONE, STOP_SHUTDOWN, STOP_RESTART };
@@ -305,7 +305,8 @@ static int chan_open(struct kernel *k, enum jp_channel ch)
     o.routing_id = ch == JP_CH_SHELL || ch == JP_CH_STDIN ? k->routing_id : NULL;
     o.on_msg = chan_msg;
     o.arg = c;
-    if (jp_conn_endpoint(&k->conn, ch, ep, sizeof ep) < 0 || !(c->sock = zt_open(k->m->loop, ep, &o))) {
+    if (jp_conn_endpoint(&k->conn, ch, ep, sizeof ep) < 0 ||
+        !(c->sock = zt_open(k->m->loop, ep, &o))) {
         jp_log(JP_LOG_ERROR, "kmgr", "socket setup failed kernel_id=%s channel=%s error=\"%s\"",
                k->id, channel_name(ch), strerror(errno ? errno : EINVAL));
         return JP_EIO;

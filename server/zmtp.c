@@ -149,8 +149,8 @@ static int parse_endpoint(struct zt_sock *s, const char *ep)
         memcpy(un->sun_path, path, n);
         if (path[0] == '@') /* libzmq's spelling of the abstract namespace */
             un->sun_path[0] = '\0';
-        s->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
-                                 (path[0] == '@' ? 0 : 1));
+        s->addrlen =
+            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '@' ? 0 : 1));
         return 0;
     }
     if (strncmp(ep, "tcp://", 6) != 0)

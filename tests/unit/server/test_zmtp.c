@@ -67,8 +67,7 @@ static void on_msg(void *arg, const struct jp_frame *parts, size_t n)
         r->data[i][parts[i].len] = 0;
     }
     r->nparts = n < 16 ? n : 16;
-    if (n == 1 && parts[0].len >= 4 && memcmp(parts[0].data, "seq ", 4) == 0 &&
-        r->nseq < MAXMSG)
+    if (n == 1 && parts[0].len >= 4 && memcmp(parts[0].data, "seq ", 4) == 0 && r->nseq < MAXMSG)
         r->seq[r->nseq++] = strtol((const char *)r->data[0] + 4, NULL, 10);
     if (r->close_me) {
         zt_close(r->close_me);
@@ -475,9 +474,15 @@ static void test_zmtp_send_queue_bound_and_bad_endpoints(void **state)
     zt_close(s);
 
     struct zt_opts o = {ZT_DEALER, NULL, 0, on_msg, &f->rx};
-    const char *bad[] = {"udp://127.0.0.1:5", "tcp://127.0.0.1", "tcp://127.0.0.1:0",
-                         "tcp://127.0.0.1:70000", "tcp://[::1:5", "tcp://:5", "ipc://",
-                         "tcp://127.0.0.1:12x", "tcp://no-such-host.invalid:5"};
+    const char *bad[] = {"udp://127.0.0.1:5",
+                         "tcp://127.0.0.1",
+                         "tcp://127.0.0.1:0",
+                         "tcp://127.0.0.1:70000",
+                         "tcp://[::1:5",
+                         "tcp://:5",
+                         "ipc://",
+                         "tcp://127.0.0.1:12x",
+                         "tcp://no-such-host.invalid:5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_null(zt_open(&f->loop, bad[i], &o));
     /* IPv6 literal in brackets parses (whether ::1 answers does not matter here) */
@@ -511,8 +516,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_zmtp_dealer_router_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zmtp_queued_before_peer_binds, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_zmtp_reconnects_after_peer_restart, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_zmtp_reconnects_after_peer_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zmtp_sub_gets_everything_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zmtp_heartbeat_envelope_with_rep_over_ipc, setup,
                                         teardown),
