@@ -159,11 +159,20 @@ build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
 		$(PKG_CFLAGS) $< $(PROTO_SRC) $(ENGINE_SRC) $(PKG_LIBS) -o $@
 
 # the WebSocket bridge, with the kernel manager it is linked against (not called: no manager)
-build/fuzz/fuzz_ws: tests/fuzz/fuzz_ws.c server/ws.c server/kmgr.c server/kspecs.c $(PROTO_SRC)
+build/fuzz/fuzz_ws: tests/fuzz/fuzz_ws.c server/ws.c server/kmgr.c server/kspecs.c server/zmtp.c \
+		$(PROTO_SRC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $<")
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iproto -Iserver \
-		$(PKG_CFLAGS) $< server/ws.c server/kmgr.c server/kspecs.c $(PROTO_SRC) $(SERVER_LIBS) -o $@
+		$(PKG_CFLAGS) $< server/ws.c server/kmgr.c server/kspecs.c server/zmtp.c $(PROTO_SRC) \
+		$(SERVER_LIBS) -o $@
+
+# what a kernel's port can send to the server's ZMTP client (a Unix socket stands in)
+build/fuzz/fuzz_zmtp: tests/fuzz/fuzz_zmtp.c server/zmtp.c $(PROTO_SRC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $<")
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iproto -Iserver \
+		$(PKG_CFLAGS) $< server/zmtp.c $(PROTO_SRC) $(SERVER_LIBS) -o $@
 
 # what the Kubernetes provisioner parses (no network, no loop)
 K8S_FUZZ_SRC := server/k8s_watch.c server/k8s_yaml.c server/k8s_pod.c server/k8s_names.c \

@@ -6,7 +6,8 @@
  * byte, or eight big-endian), the body. A SUB subscribes by sending a one-frame message whose
  * first byte is 1 followed by the prefix (empty: everything), the 3.0 form every libzmq accepts.
  *
- * Input: one read per poll callback into a 256 KiB buffer; frames that lie wholly in it are
+ * Input: one read per poll callback into a buffer that starts at 16 KiB and grows to 256 KiB on
+ * a busy channel; frames that lie wholly in it are
  * handed to the callback in place (no copy), frames of a message that straddles reads are copied
  * out before the buffer is compacted, and a frame too big for the buffer is read straight into
  * its own allocation. Output: each message is encoded once into one block; blocks are written
@@ -30,7 +31,8 @@
 #include "jp_err.h"
 #include "jp_log.h"
 
-#define RBUF_SIZE (256 * 1024)
+#define RBUF_MIN (16 * 1024)  /* the read buffer starts small (most channels carry little) */
+#define RBUF_MAX (256 * 1024) /* and grows while reads fill it or frames do not fit */
 #define GREETING_LEN 64
 #define MAX_COMMAND (64 * 1024)
 #define MAX_PARTS 65536
@@ -80,7 +82,7 @@ struct zt_sock {
     size_t nq;
 
     unsigned char *rbuf;
-    size_t rpos, rlen;
+    size_t rpos, rlen, rcap, want_cap;
     unsigned char *big; /* a frame being read straight into its own allocation */
     size_t big_len, big_have;
     int big_more;
@@ -618,6 +620,16 @@ static int detach_parts(struct zt_sock *s)
     return 0;
 }
 
+/* Make the next read's buffer big enough for a frame of n bytes (n <= RBUF_MAX). */
+static void grow_for(struct zt_sock *s, size_t n)
+{
+    size_t c = s->rcap;
+    while (c < n)
+        c *= 2;
+    if (c > s->want_cap)
+        s->want_cap = c;
+}
+
 /* Parse what the read buffer holds. Returns -1 when the connection or the socket went. */
 static int parse(struct zt_sock *s)
 {
@@ -659,8 +671,10 @@ static int parse(struct zt_sock *s)
                 fail(s, "command too large");
                 return -1;
             }
-            if (avail < hl + size)
+            if (avail < hl + size) {
+                grow_for(s, hl + (size_t)size);
                 return 0;
+            }
             s->rpos += hl + (size_t)size;
             if (on_command(s, p + hl, (size_t)size) != 0)
                 return -1;
@@ -689,8 +703,12 @@ static int parse(struct zt_sock *s)
                 return -1;
             continue;
         }
-        if (hl + size <= RBUF_SIZE)
-            return 0; /* fits once the buffer is compacted: read more */
+        if (hl + size <= s->rcap)
+            return 0;                /* fits once the buffer is compacted: read more */
+        if (hl + size <= RBUF_MAX) { /* fits a bigger buffer: grow it before the next read */
+            grow_for(s, hl + (size_t)size);
+            return 0;
+        }
         /* too big for the buffer: its own allocation, the rest read straight into it */
         s->big = malloc((size_t)size);
         if (!s->big) {
@@ -747,11 +765,25 @@ static void do_read(struct zt_sock *s)
             s->rlen -= s->rpos;
             s->rpos = 0;
         }
+        if (s->want_cap > s->rcap) { /* parts still in the buffer are kept by offset */
+            unsigned char *nb = realloc(s->rbuf, s->want_cap);
+            if (nb) {
+                s->rbuf = nb;
+                s->rcap = s->want_cap;
+            }
+        }
+        if (s->rlen == s->rcap) { /* cannot happen: parse always leaves room or grows */
+            fail(s, "read buffer full");
+            s->in_read = 0;
+            return;
+        }
         do
-            r = read(s->fd, s->rbuf + s->rlen, RBUF_SIZE - s->rlen);
+            r = read(s->fd, s->rbuf + s->rlen, s->rcap - s->rlen);
         while (r < 0 && errno == EINTR);
         if (r > 0) {
             s->rlen += (size_t)r;
+            if (s->rlen == s->rcap && s->rcap < RBUF_MAX && s->want_cap <= s->rcap)
+                s->want_cap = s->rcap * 2; /* a busy channel: bigger reads */
             parse(s);
         }
     }
@@ -825,7 +857,8 @@ struct zt_sock *zt_open(uv_loop_t *loop, const char *endpoint, const struct zt_o
         return NULL;
     }
     s->routing_id = o->routing_id ? strdup(o->routing_id) : NULL;
-    s->rbuf = malloc(RBUF_SIZE);
+    s->rcap = RBUF_MIN;
+    s->rbuf = malloc(s->rcap);
     if ((o->routing_id && !s->routing_id) || !s->rbuf) {
         free(s->routing_id);
         free(s->rbuf);

@@ -235,6 +235,15 @@ static void test_zmtp_dealer_router_roundtrip(void **state)
     assert_memory_equal(f->rx.data[1], b, big);
     assert_memory_equal(f->rx.data[2], "tail", 4);
 
+    /* a 100 KiB frame: more than the read buffer starts with, less than it grows to */
+    zmq_send(router, "rid-1234", 8, ZMQ_SNDMORE);
+    zmq_send(router, b + 1000, 100 * 1024, 0);
+    w.n = 2;
+    assert_true(spin_until(f, have_msgs, &w, 5000));
+    assert_int_equal(f->rx.nparts, 1);
+    assert_int_equal(f->rx.lens[0], 100 * 1024);
+    assert_memory_equal(f->rx.data[0], b + 1000, 100 * 1024);
+
     /* many small messages in one burst arrive whole and in order */
     for (int i = 0; i < 500; i++) {
         char t[32];
@@ -242,7 +251,7 @@ static void test_zmtp_dealer_router_roundtrip(void **state)
         zmq_send(router, "rid-1234", 8, ZMQ_SNDMORE);
         zmq_send(router, t, (size_t)len, 0);
     }
-    w.n = 501;
+    w.n = 502;
     assert_true(spin_until(f, have_msgs, &w, 5000));
     assert_int_equal(f->rx.nseq, 500);
     for (int i = 0; i < 500; i++)
