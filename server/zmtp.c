@@ -851,7 +851,8 @@ struct zt_sock *zt_open(uv_loop_t *loop, const char *endpoint, const struct zt_o
     s->fd = -1;
     s->retry_ms = RETRY_MIN_MS;
     snprintf(s->endpoint, sizeof s->endpoint, "%s", endpoint);
-    if ((o->routing_id && strlen(o->routing_id) > 255) || parse_endpoint(s, endpoint) != 0) {
+    if ((o->routing_id && strlen(o->routing_id) > ZT_MAX_ROUTING_ID) ||
+        parse_endpoint(s, endpoint) != 0) {
         free(s);
         errno = EINVAL;
         return NULL;

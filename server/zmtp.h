@@ -29,7 +29,8 @@
 
 #include "jp_wire.h"
 
-#define ZT_MAX_QUEUED 1000 /* messages waiting to be written (libzmq's default SNDHWM) */
+#define ZT_MAX_QUEUED 1000   /* messages waiting to be written (libzmq's default SNDHWM) */
+#define ZT_MAX_ROUTING_ID 64 /* bytes of a DEALER's routing id */
 
 enum zt_type { ZT_DEALER, ZT_SUB };
 
@@ -40,7 +41,7 @@ typedef void (*zt_msg_fn)(void *arg, const struct jp_frame *parts, size_t n);
 
 struct zt_opts {
     enum zt_type type;
-    const char *routing_id; /* DEALER: sent as the Identity property (copied), or NULL */
+    const char *routing_id; /* DEALER: the Identity property (copied, <= 64 bytes), or NULL */
     size_t max_msg;         /* bytes of one incoming message, 0 for the default (1 GiB) */
     zt_msg_fn on_msg;
     void *arg;

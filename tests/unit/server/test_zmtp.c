@@ -494,6 +494,25 @@ static void test_zmtp_send_queue_bound_and_bad_endpoints(void **state)
                          "tcp://no-such-host.invalid:5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_null(zt_open(&f->loop, bad[i], &o));
+    char rid[ZT_MAX_ROUTING_ID + 2];
+    memset(rid, 'r', sizeof rid - 1);
+    rid[sizeof rid - 1] = 0;
+    struct zt_opts lo = {ZT_DEALER, rid, 0, on_msg, &f->rx};
+    assert_null(zt_open(&f->loop, ep, &lo)); /* routing id too long */
+    rid[ZT_MAX_ROUTING_ID] = 0; /* the longest allowed goes through the handshake whole */
+    char rep[256];
+    void *router = zbind(f, ZMQ_ROUTER, "tcp://127.0.0.1:*", rep, sizeof rep);
+    s = zt_open(&f->loop, rep, &lo);
+    assert_non_null(s);
+    assert_int_equal(zt_send(s, &fr, 1), 0);
+    zmq_msg_t in[4];
+    int n = zrecv(f, router, in, 4, 3000);
+    assert_int_equal(n, 2);
+    assert_int_equal(zmq_msg_size(&in[0]), ZT_MAX_ROUTING_ID);
+    assert_memory_equal(zmq_msg_data(&in[0]), rid, ZT_MAX_ROUTING_ID);
+    zclose_parts(in, n);
+    zt_close(s);
+    zmq_close(router);
     /* IPv6 literal in brackets parses (whether ::1 answers does not matter here) */
     s = zt_open(&f->loop, "tcp://[::1]:5", &o);
     assert_non_null(s);
