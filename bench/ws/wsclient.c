@@ -1141,6 +1141,8 @@ static void run_latency(const struct target *t, const char *conn_file, long n, l
 
 struct tally {
     unsigned long long out_bytes, err_bytes, msgs;
+    unsigned long long first_bytes; /* of the first stdout message */
+    double t_first;                 /* when it arrived */
     char err_text[256];
 };
 
@@ -1153,6 +1155,10 @@ static int tally_msg(struct tally *tl, const struct kmsg *m, const char *id)
         size_t b = stream_bytes(m->content, &is_out);
         tl->msgs++;
         if (is_out) {
+            if (!tl->t_first) {
+                tl->t_first = now_s();
+                tl->first_bytes = b;
+            }
             tl->out_bytes += b;
         } else {
             if (!tl->err_bytes)
@@ -1167,14 +1173,20 @@ static int tally_msg(struct tally *tl, const struct kmsg *m, const char *id)
     return is_status(m, "idle");
 }
 
-static void print_throughput(const char *via, const char *proto, const struct tally *tl,
-                             double secs, double cpu, const char *reply_status)
+/* MBps: stdout bytes per second from the request to idle (compiling the cell included);
+ * stream_MBps: from the first stdout message to idle, the bytes after that first one */
+static void print_throughput(const char *via, const char *proto, const struct tally *tl, double t0,
+                             double t1, double cpu, const char *reply_status)
 {
-    print_json(json_pack("{s:s,s:s,s:I,s:I,s:I,s:f,s:f,s:f,s:s,s:s}", "via", via, "protocol", proto,
-                         "stdout_bytes", (json_int_t)tl->out_bytes, "stderr_bytes",
-                         (json_int_t)tl->err_bytes, "stream_msgs", (json_int_t)tl->msgs, "seconds",
-                         secs, "client_cpu_s", cpu, "MBps", (double)tl->out_bytes / secs / 1e6,
-                         "reply_status", reply_status, "stderr_start", tl->err_text));
+    double secs = t1 - t0, ssecs = tl->t_first ? t1 - tl->t_first : 0;
+    double smbps = ssecs > 0 ? (double)(tl->out_bytes - tl->first_bytes) / ssecs / 1e6 : 0;
+    print_json(json_pack("{s:s,s:s,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:s,s:s}", "via", via,
+                         "protocol", proto, "stdout_bytes", (json_int_t)tl->out_bytes,
+                         "stderr_bytes", (json_int_t)tl->err_bytes, "stream_msgs",
+                         (json_int_t)tl->msgs, "seconds", secs, "first_output_s",
+                         tl->t_first ? tl->t_first - t0 : 0.0, "client_cpu_s", cpu, "MBps",
+                         (double)tl->out_bytes / secs / 1e6, "stream_MBps", smbps, "reply_status",
+                         reply_status, "stderr_start", tl->err_text));
 }
 
 static void reply_status(struct span content, char *out, size_t cap)
@@ -1210,7 +1222,7 @@ static void run_throughput_ws(const struct target *t, const char *code)
             reply_status(m.content, st, sizeof st);
         }
     }
-    print_throughput("ws", w->v1 ? "v1" : "legacy", &tl, t1 - t0, cpu_s() - cpu0, st);
+    print_throughput("ws", w->v1 ? "v1" : "legacy", &tl, t0, t1, cpu_s() - cpu0, st);
 }
 
 static void run_throughput_zmq(const char *conn_file, const char *code)
@@ -1257,7 +1269,7 @@ static void run_throughput_zmq(const char *conn_file, const char *code)
             zmsg_close(&zm);
         }
     }
-    print_throughput("zmq", "zmq", &tl, t1 - t0, cpu_s() - cpu0, st);
+    print_throughput("zmq", "zmq", &tl, t0, t1, cpu_s() - cpu0, st);
     zk_close(&z);
 }
 
