@@ -72,6 +72,11 @@ static int ensure(struct jp_buf *b, size_t extra)
     return 0;
 }
 
+int jp_buf_reserve(struct jp_buf *b, size_t extra)
+{
+    return ensure(b, extra);
+}
+
 int jp_buf_add(struct jp_buf *b, const void *data, size_t len)
 {
     int rc;
@@ -197,16 +202,18 @@ static size_t clean_run(const unsigned char *p, size_t n)
     return i;
 }
 
-int jp_buf_add_jstrn(struct jp_buf *b, const char *s, size_t len)
+/* Append the escaped form of s[0..len) (no quotes, no terminator); on failure part of it may
+ * have been appended: the callers undo that. */
+static int escape(struct jp_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t start = b->len, run;
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    int rc = jp_buf_add(b, "\"", 1);
+    size_t run;
+    int rc = 0;
 
     /* one allocation for the usual case (little to escape); if even that does not fit under
      * the limit the appends below say so */
-    if (rc == 0 && len > 64)
+    if (len > 64)
         (void)ensure(b, len + len / 8 + 2);
     while (rc == 0 && p < end) {
         /* copy the longest stretch that needs no escaping in one append */
@@ -239,14 +246,39 @@ int jp_buf_add_jstrn(struct jp_buf *b, const char *s, size_t len)
         }
         p++;
     }
-    if (rc == 0)
-        rc = jp_buf_add(b, "\"", 1); /* and the terminator */
+    return rc;
+}
+
+static int undo(struct jp_buf *b, size_t start, int rc)
+{
     if (rc != 0) {
         b->len = start;
         if (b->data)
             b->data[start] = '\0';
     }
     return rc;
+}
+
+int jp_buf_add_jstrn(struct jp_buf *b, const char *s, size_t len)
+{
+    size_t start = b->len;
+    int rc = jp_buf_add(b, "\"", 1);
+
+    if (rc == 0)
+        rc = escape(b, s, len);
+    if (rc == 0)
+        rc = jp_buf_add(b, "\"", 1); /* and the terminator */
+    return undo(b, start, rc);
+}
+
+int jp_buf_add_jesc(struct jp_buf *b, const char *s, size_t len)
+{
+    size_t start = b->len;
+    int rc = escape(b, s, len);
+
+    if (rc == 0)
+        rc = jp_buf_add(b, "", 0); /* the terminator */
+    return undo(b, start, rc);
 }
 
 int jp_buf_addf(struct jp_buf *b, const char *fmt, ...)

@@ -25,6 +25,10 @@ void jp_buf_init(struct jp_buf *b, size_t limit);
 void jp_buf_dispose(struct jp_buf *b);
 /* Forget the content, keep the allocation. */
 void jp_buf_reset(struct jp_buf *b);
+/* Make room for `extra` more bytes (plus the terminator) without adding any, so that appends up
+ * to that size do not reallocate. 0, JP_ENOMEM or JP_ETOOBIG (past the limit); the content is
+ * unchanged either way. */
+int jp_buf_reserve(struct jp_buf *b, size_t extra);
 /* Append bytes. 0, JP_ENOMEM or JP_ETOOBIG; on failure the buffer is unchanged. */
 int jp_buf_add(struct jp_buf *b, const void *data, size_t len);
 int jp_buf_adds(struct jp_buf *b, const char *s);
@@ -38,6 +42,9 @@ int jp_buf_add_jstr(struct jp_buf *b, const char *s);
 /* The same for n bytes that may contain NULs (each written as \ufffd, as jansson cannot
  * carry "\u0000" by default). */
 int jp_buf_add_jstrn(struct jp_buf *b, const char *s, size_t n);
+/* The same without the quotes: only the escaped text, for a JSON string built in pieces (each
+ * piece whole UTF-8: a sequence cut by the end of a piece becomes U+FFFDs). */
+int jp_buf_add_jesc(struct jp_buf *b, const char *s, size_t n);
 /* Length (1-4) of the valid UTF-8 sequence at p, which has `left` bytes; 0 when the bytes
  * there are not one (overlong forms, surrogates and sequences cut short included). */
 size_t jp_utf8_len(const unsigned char *p, size_t left);

@@ -457,6 +457,24 @@ static void check_same(const void *in, size_t n, size_t prefix, size_t limit)
         assert_memory_equal(got.data, want.data, want.len);
     if (got.data)
         assert_int_equal(got.data[got.len], '\0');
+    /* jp_buf_add_jesc: the same without the quotes, under a limit 2 bytes lower */
+    if (limit >= 2 && limit - 2 >= prefix) {
+        struct jp_buf e;
+        jp_buf_init(&e, limit - 2);
+        if (prefix)
+            assert_int_equal(jp_buf_add(&e, pre, prefix), 0);
+        assert_int_equal(jp_buf_add_jesc(&e, in, n), rw);
+        if (rw == 0) {
+            assert_int_equal(e.len, want.len - 2);
+            assert_memory_equal(e.data, want.data, prefix);
+            assert_memory_equal(e.data + prefix, want.data + prefix + 1, want.len - prefix - 2);
+        } else {
+            assert_int_equal(e.len, prefix);
+        }
+        if (e.data)
+            assert_int_equal(e.data[e.len], '\0');
+        jp_buf_dispose(&e);
+    }
     jp_buf_dispose(&got);
     jp_buf_dispose(&want);
 }
