@@ -296,10 +296,11 @@ out:
     return rc;
 }
 
-/* content_raw: when not NULL, the content frame (content_len bytes, copied) instead of
- * m->content */
+/* content_raw: when not NULL, the content frame (content_len bytes) instead of m->content:
+ * copied, or, with take, a jp_malloc'ed block that becomes the frame's data as it is (freed here
+ * on failure) */
 static int encode(const struct jp_msg *m, const struct jp_signer *signer, const char *content_raw,
-                  size_t content_len, struct jp_frame **frames_out, size_t *n_out)
+                  size_t content_len, int take, struct jp_frame **frames_out, size_t *n_out)
 {
     const json_t *dicts[4];
     const void *parts[4];
@@ -351,7 +352,12 @@ static int encode(const struct jp_msg *m, const struct jp_signer *signer, const 
     }
     f[0].len = DELIM_LEN;
     for (i = 0; i < 4; i++) {
-        if (i == 3 && content_raw) {
+        if (i == 3 && content_raw && take) {
+            f[5].data = (char *)content_raw;
+            f[5].len = content_len;
+            content_raw = NULL; /* the frames own it now */
+            rc = 0;
+        } else if (i == 3 && content_raw) {
             f[5].data = jp_memdup(content_len ? content_raw : "", content_len);
             f[5].len = content_len;
             rc = f[5].data ? 0 : JP_ENOMEM;
@@ -386,13 +392,15 @@ static int encode(const struct jp_msg *m, const struct jp_signer *signer, const 
 out:
     if (rc < 0)
         jp_frames_free(v, n);
+    if (rc < 0 && take && content_raw)
+        jp_free((char *)content_raw); /* failed before it was handed to the frames */
     return rc;
 }
 
 int jp_wire_encode(const struct jp_msg *m, const struct jp_signer *signer,
                    struct jp_frame **frames_out, size_t *n_out)
 {
-    return encode(m, signer, NULL, 0, frames_out, n_out);
+    return encode(m, signer, NULL, 0, 0, frames_out, n_out);
 }
 
 int jp_wire_encode_content(const struct jp_msg *m, const struct jp_signer *signer,
@@ -401,5 +409,14 @@ int jp_wire_encode_content(const struct jp_msg *m, const struct jp_signer *signe
 {
     if (!content)
         return JP_EINVAL;
-    return encode(m, signer, content, content_len, frames_out, n_out);
+    return encode(m, signer, content, content_len, 0, frames_out, n_out);
+}
+
+int jp_wire_encode_content_take(const struct jp_msg *m, const struct jp_signer *signer,
+                                char *content, size_t content_len, struct jp_frame **frames_out,
+                                size_t *n_out)
+{
+    if (!content)
+        return JP_EINVAL;
+    return encode(m, signer, content, content_len, 1, frames_out, n_out);
 }

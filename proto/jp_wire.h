@@ -70,5 +70,11 @@ int jp_wire_encode(const struct jp_msg *m, const struct jp_signer *signer,
 int jp_wire_encode_content(const struct jp_msg *m, const struct jp_signer *signer,
                            const char *content, size_t content_len, struct jp_frame **frames_out,
                            size_t *n_out);
+/* The same without the copy: content is a jp_malloc'ed block (a jp_buf_take string, say) that
+ * becomes the content frame's data; it is the frames' from then on, and freed here on failure.
+ * For the kernel's stream output, where the content is the bulk of the message. */
+int jp_wire_encode_content_take(const struct jp_msg *m, const struct jp_signer *signer,
+                                char *content, size_t content_len, struct jp_frame **frames_out,
+                                size_t *n_out);
 
 #endif

@@ -592,6 +592,57 @@ static void test_jp_wire_encode_frame_layout(void **state)
 }
 
 /* the content given as bytes goes out as they are, signed, and decodes like any message */
+/* the content block becomes the frame as it is (no copy), and is freed on every failure */
+static void test_jp_wire_encode_content_take(void **state)
+{
+    struct jp_signer *s = withkey(0), *v = withkey(0);
+    struct jp_session ss;
+    struct jp_frame *f = NULL;
+    struct jp_msg *m, *back = NULL;
+    const char raw[] = "{\"name\":\"stdout\",\"text\":\"a\\tb\"}";
+    size_t n = 0;
+    long live;
+
+    (void)state;
+    assert_int_equal(jp_session_init(&ss, "cnote"), 0);
+    m = jp_msg_new(&ss, "stream", NULL, NULL);
+    assert_non_null(m);
+    char *c = jp_memdup(raw, sizeof raw - 1);
+    assert_non_null(c);
+    assert_int_equal(jp_wire_encode_content_take(m, s, c, sizeof raw - 1, &f, &n), 0);
+    assert_int_equal(n, 6);
+    assert_ptr_equal(f[5].data, c);
+    assert_int_equal(f[5].len, sizeof raw - 1);
+    assert_int_equal(jp_wire_decode(f, n, v, NULL, &back, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(back->content, "text")), "a\tb");
+    jp_msg_free(back);
+    jp_frames_free(f, n);
+    assert_int_equal(jp_wire_encode_content_take(m, s, NULL, 0, &f, &n), JP_EINVAL);
+    live = failalloc_live();
+    c = jp_memdup(raw, sizeof raw - 1);
+    assert_int_equal(jp_wire_encode_content_take(NULL, s, c, sizeof raw - 1, &f, &n), JP_EINVAL);
+    assert_int_equal(failalloc_live(), live);
+    for (long k = 1;; k++) {
+        c = jp_memdup(raw, sizeof raw - 1);
+        assert_non_null(c);
+        failalloc_arm(k, FAILALLOC_JP);
+        int rc = jp_wire_encode_content_take(m, s, c, sizeof raw - 1, &f, &n);
+        long failed = failalloc_state.failed;
+        failalloc_disarm();
+        if (!failed) {
+            assert_int_equal(rc, 0);
+            jp_frames_free(f, n);
+            assert_int_equal(failalloc_live(), live);
+            break;
+        }
+        assert_int_equal(rc, JP_ENOMEM);
+        assert_int_equal(failalloc_live(), live);
+    }
+    jp_msg_free(m);
+    jp_signer_free(s);
+    jp_signer_free(v);
+}
+
 static void test_jp_wire_encode_content_raw(void **state)
 {
     struct jp_signer *s = withkey(0), *v = withkey(0);
@@ -971,6 +1022,7 @@ int main(void)
         cmocka_unit_test(test_jp_wire_decode_nomem_proto_allocations),
         cmocka_unit_test(test_jp_wire_split_raw_parts),
         cmocka_unit_test(test_jp_wire_encode_content_raw),
+        cmocka_unit_test(test_jp_wire_encode_content_take),
         cmocka_unit_test(test_jp_wire_encode_nomem_each_allocation),
     };
 
