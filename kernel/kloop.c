@@ -39,6 +39,7 @@
 #include "ck_libs.h"
 #include "ck_plan.h"
 #include "ck_sess.h"
+#include "jp_alloc.h"
 #include "jp_buf.h"
 #include "jp_conn.h"
 #include "jp_err.h"
@@ -51,7 +52,21 @@
 #include "kernel.h"
 
 #define CNOTE_VERSION "0.1.0"
-#define STREAM_CHUNK (64 * 1024)
+/* Stream output: the executor's pipes (the default 64 KiB: a bigger one measured no faster, the
+ * writer then runs ahead and the bytes leave the cache before they are read) are read
+ * STREAM_READ bytes at a time into a buffer that stays in cache while it is escaped, and the
+ * reads are gathered into few large stream messages (at most STREAM_MSG + STREAM_READ bytes of
+ * output each, 1 MiB: per message the kernel builds and signs a header and ZeroMQ sends six
+ * frames). Frames from SEND_ZEROCOPY bytes up are handed to ZeroMQ without a copy. */
+#define STREAM_READ (64 * 1024)
+#define STREAM_MSG (1024 * 1024 - STREAM_READ)
+#define SEND_ZEROCOPY (64 * 1024)
+/* The content buffer of a big stream message: the most output one holds, escaped with room to
+ * spare (a line every 64 bytes adds 1/64); buffers of this size come back from ZeroMQ once sent
+ * and are reused (STREAM_POOL of them at most), as a fresh one is a fresh mapping of the size
+ * and its pages fault in one by one. */
+#define STREAM_BUF ((STREAM_MSG + STREAM_READ) / 8 * 9 + 128)
+#define STREAM_POOL 4
 
 extern char **environ;
 
@@ -181,21 +196,92 @@ static int cell_compile(struct kernel *k, const char *code);
 
 /* ---- sending ---------------------------------------------------------------------- */
 
-/* Encode (with the content given as JSON bytes when content is not NULL) and send. */
+/* Spare STREAM_BUF-byte buffers. Filled from ZeroMQ's I/O thread, hence the lock; one pool
+ * per process (one kernel per process). */
+static struct {
+    pthread_mutex_t lock;
+    size_t n;
+    char *buf[STREAM_POOL];
+} stream_pool = {PTHREAD_MUTEX_INITIALIZER, 0, {NULL}};
+
+static char *stream_buf_get(void)
+{
+    char *b = NULL;
+    pthread_mutex_lock(&stream_pool.lock);
+    if (stream_pool.n)
+        b = stream_pool.buf[--stream_pool.n];
+    pthread_mutex_unlock(&stream_pool.lock);
+    return b ? b : jp_malloc(STREAM_BUF);
+}
+
+static void stream_buf_put(char *b)
+{
+    pthread_mutex_lock(&stream_pool.lock);
+    if (stream_pool.n < STREAM_POOL) {
+        stream_pool.buf[stream_pool.n++] = b;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&stream_pool.lock);
+    jp_free(b);
+}
+
+static void stream_pool_dispose(void)
+{
+    pthread_mutex_lock(&stream_pool.lock);
+    while (stream_pool.n)
+        jp_free(stream_pool.buf[--stream_pool.n]);
+    pthread_mutex_unlock(&stream_pool.lock);
+}
+
+/* Frees a frame once ZeroMQ has sent it, on its I/O thread (libc's free: the allocation hooks
+ * are for tests); hint is &stream_pool for a STREAM_BUF-byte stream buffer. */
+static void zmq_free_frame(void *data, void *hint)
+{
+    if (hint == &stream_pool)
+        stream_buf_put(data);
+    else
+        jp_free(data);
+}
+
+/* Send one frame; a big one is handed over to ZeroMQ (f->data is then NULL) instead of copied,
+ * to be freed with zmq_free_frame(hint). */
+static int send_frame(void *sock, struct jp_frame *f, int flags, void *hint)
+{
+    if (f->len < SEND_ZEROCOPY)
+        return zmq_send(sock, f->data, f->len, flags);
+    zmq_msg_t msg;
+    if (zmq_msg_init_data(&msg, f->data, f->len, zmq_free_frame, hint))
+        return zmq_send(sock, f->data, f->len, flags);
+    f->data = NULL;
+    if (zmq_msg_send(&msg, sock, flags) < 0) {
+        int e = errno;
+        zmq_msg_close(&msg); /* not sent: still ours, freed here */
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* Encode (with the content given as JSON bytes when content is not NULL; taken over, not
+ * copied, when take is set: a jp_malloc'ed block, freed whatever happens, with
+ * zmq_free_frame(hint) once sent) and send. */
 static int send_encoded(struct kernel *k, void *sock, const struct jp_msg *m, const char *content,
-                        size_t content_len)
+                        size_t content_len, int take, void *hint)
 {
     struct jp_frame *f = NULL;
     size_t n = 0;
-    int rc = content ? jp_wire_encode_content(m, k->signer, content, content_len, &f, &n)
-                     : jp_wire_encode(m, k->signer, &f, &n);
+    int rc = content && take
+                 ? jp_wire_encode_content_take(m, k->signer, (char *)content, content_len, &f, &n)
+             : content ? jp_wire_encode_content(m, k->signer, content, content_len, &f, &n)
+                       : jp_wire_encode(m, k->signer, &f, &n);
     if (rc) {
         jp_log(JP_LOG_ERROR, "kernel", "cannot encode message msg_type=%s rc=%s", jp_msg_type(m),
                jp_strerror(rc));
         return rc;
     }
     for (size_t i = 0; i < n; i++) {
-        if (zmq_send(sock, f[i].data, f[i].len, i + 1 < n ? ZMQ_SNDMORE : 0) < 0) {
+        void *h = take && f[i].data == content ? hint : NULL;
+        if (send_frame(sock, &f[i], i + 1 < n ? ZMQ_SNDMORE : 0, h) < 0) {
             jp_log(JP_LOG_WARN, "kernel", "send failed msg_type=%s err=%s", jp_msg_type(m),
                    zmq_strerror(errno));
             rc = JP_EIO;
@@ -208,29 +294,35 @@ static int send_encoded(struct kernel *k, void *sock, const struct jp_msg *m, co
 
 static int send_msg(struct kernel *k, void *sock, const struct jp_msg *m)
 {
-    return send_encoded(k, sock, m, NULL, 0);
+    return send_encoded(k, sock, m, NULL, 0, 0, NULL);
 }
 
 /* Publish on IOPub with parent `parent` (may be NULL): content (stolen), or, when raw is not
- * NULL, raw_len bytes of content JSON written by the caller (content is then NULL). */
+ * NULL, raw_len bytes of content JSON written by the caller in a jp_malloc'ed block that is
+ * taken over (content is then NULL; a STREAM_BUF-byte block goes back to the pool when
+ * pooled is set). */
 static void publish_as(struct kernel *k, const struct jp_msg *parent, const char *msg_type,
-                       json_t *content, const char *raw, size_t raw_len)
+                       json_t *content, char *raw, size_t raw_len, int pooled)
 {
     struct jp_msg *m = jp_msg_new(&k->ss, msg_type, parent ? parent->header : NULL, content);
-    if (!m)
+    if (!m) {
+        jp_free(raw);
         return;
+    }
     char topic[128];
     snprintf(topic, sizeof topic, "kernel.%s.%s", k->ss.session, msg_type);
     struct jp_frame id = {topic, strlen(topic)};
     if (jp_msg_set_idents(m, &id, 1) == 0)
-        send_encoded(k, k->iopub, m, raw, raw_len);
+        send_encoded(k, k->iopub, m, raw, raw_len, raw != NULL, pooled ? &stream_pool : NULL);
+    else
+        jp_free(raw);
     jp_msg_free(m);
 }
 
 static void publish(struct kernel *k, const struct jp_msg *parent, const char *msg_type,
                     json_t *content)
 {
-    publish_as(k, parent, msg_type, content, NULL, 0);
+    publish_as(k, parent, msg_type, content, NULL, 0, 0);
 }
 
 static void publish_status(struct kernel *k, const struct jp_msg *parent, const char *state)
@@ -313,33 +405,85 @@ static const struct jp_msg *out_parent(struct kernel *k)
 
 /* Stream output is the bulk of what the kernel sends, so its content is written as JSON
  * straight from the bytes (invalid UTF-8 and NULs become U+FFFD, as json_text does) instead of
- * through a jansson tree and a dump. */
+ * through a jansson tree and a dump. A message is built in pieces: the content up to the open
+ * "text" string, then the escaped text of each read, then the end; the buffer then becomes the
+ * content frame as it is. */
+struct stream_msg {
+    const char *name;
+    struct jp_buf c;
+    size_t text; /* bytes of output in it */
+};
+
+static void stream_begin(struct stream_msg *s, const char *name)
+{
+    s->name = name;
+    s->text = 0;
+    jp_buf_init(&s->c, (size_t)1 << 40);
+}
+
+/* Add n bytes of output (whole UTF-8 characters); `more` hints that a big message follows, so
+ * its buffer is sized once. Output that cannot be added (out of memory) is dropped. */
+static void stream_add(struct stream_msg *s, const char *text, size_t n, int more)
+{
+    if (!n)
+        return;
+    if (!s->c.len) {
+        if (more && !s->c.data && (s->c.data = stream_buf_get()) != NULL) {
+            s->c.cap = STREAM_BUF; /* an empty jp_buf with that much room */
+            s->c.data[0] = '\0';
+        }
+        if (jp_buf_adds(&s->c, "{\"name\":") || jp_buf_add_jstr(&s->c, s->name) ||
+            jp_buf_adds(&s->c, ",\"text\":\"")) {
+            jp_buf_dispose(&s->c);
+            return;
+        }
+    }
+    if (jp_buf_add_jesc(&s->c, text, n) == 0)
+        s->text += n;
+}
+
+/* Publish what was added (if anything, and unless the cell is silent); s is empty afterwards. */
+static void stream_send(struct kernel *k, struct stream_msg *s)
+{
+    if (s->text && !(k->cur.req && k->cur.silent) && jp_buf_adds(&s->c, "\"}") == 0) {
+        size_t len = s->c.len;
+        int pooled = s->c.cap == STREAM_BUF; /* not grown past it (much to escape) */
+        char *content = jp_buf_take(&s->c);  /* becomes the content frame, not copied */
+        if (content)
+            publish_as(k, out_parent(k), "stream", NULL, content, len, pooled);
+    }
+    jp_buf_dispose(&s->c);
+    s->text = 0;
+}
+
 static void publish_stream(struct kernel *k, const char *name, const char *text, size_t n)
 {
     if (!n || (k->cur.req && k->cur.silent))
         return;
-    struct jp_buf c;
-    jp_buf_init(&c, (size_t)1 << 40);
-    if (jp_buf_adds(&c, "{\"name\":") == 0 && jp_buf_add_jstr(&c, name) == 0 &&
-        jp_buf_adds(&c, ",\"text\":") == 0 && jp_buf_add_jstrn(&c, text, n) == 0 &&
-        jp_buf_adds(&c, "}") == 0)
-        publish_as(k, out_parent(k), "stream", NULL, c.data, c.len);
-    jp_buf_dispose(&c);
+    struct stream_msg s;
+    stream_begin(&s, name);
+    stream_add(&s, text, n, 0);
+    stream_send(k, &s);
 }
 
-/* Read what the executor wrote to fd 1 or 2 and publish it. Returns -1 on EOF. */
+/* Read what the executor wrote to fd 1 or 2 and publish it: STREAM_READ bytes at a time,
+ * gathered into messages of up to STREAM_MSG + STREAM_READ bytes of output, all sent before it
+ * returns. Once a cell passed CNOTE_MAX_OUTPUT, the rest of its output is read and dropped.
+ * Returns -1 on EOF. */
 static int drain_output(struct kernel *k, int which)
 {
     int *fd = which == 0 ? &k->ex.out : &k->ex.err;
     const char *name = which == 0 ? "stdout" : "stderr";
     struct jp_buf *part = &k->ex.partial[which];
-    char buf[STREAM_CHUNK];
+    char buf[STREAM_READ]; /* small enough to stay in cache while it is escaped */
+    struct stream_msg sm;
     int eof = 0;
+    stream_begin(&sm, name);
     while (*fd >= 0) {
-        size_t have = part->len;
+        size_t have = part->len; /* at most 3 bytes: the start of a character */
         if (have)
             memcpy(buf, part->data, have);
-        ssize_t r = read(*fd, buf + have, sizeof buf - have);
+        ssize_t r = read(*fd, buf + have, STREAM_READ - have);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
@@ -349,29 +493,34 @@ static int drain_output(struct kernel *k, int which)
                 eof = 1;
             }
             if (eof && have) {
-                publish_stream(k, name, buf, have);
+                stream_add(&sm, buf, have, 0);
                 jp_buf_reset(part);
             }
             break;
         }
         size_t n = have + (size_t)r;
         size_t ok = utf8_complete_prefix((unsigned char *)buf, n);
+        int full = (size_t)r == STREAM_READ - have;
         jp_buf_reset(part);
         jp_buf_add(part, buf + ok, n - ok);
-        if (k->cur.req && k->cur.out_bytes + ok > k->o->max_output) {
+        if (k->cur.req && (k->cur.truncated || k->cur.out_bytes + ok > k->o->max_output)) {
             if (!k->cur.truncated) {
                 const char note[] = "\n[cnote: output truncated: more than CNOTE_MAX_OUTPUT "
                                     "bytes in one cell]\n";
+                stream_send(k, &sm); /* the output before it comes first */
                 publish_stream(k, "stderr", note, sizeof note - 1);
                 k->cur.truncated = 1;
             }
             continue;
         }
         k->cur.out_bytes += ok;
-        publish_stream(k, name, buf, ok);
-        if ((size_t)r < sizeof buf - have)
+        stream_add(&sm, buf, ok, full);
+        if (sm.text >= STREAM_MSG)
+            stream_send(k, &sm);
+        if (!full)
             break; /* the pipe is probably empty: back to the loop */
     }
+    stream_send(k, &sm);
     return eof ? -1 : 0;
 }
 
@@ -2692,6 +2841,7 @@ out:
             zmq_close(socks[i]);
     if (k->zctx)
         zmq_ctx_term(k->zctx);
+    stream_pool_dispose(); /* after ZeroMQ handed back what it held */
     if (k->workdir[0] && strstr(k->workdir, "cnote-"))
         remove_tree(k->workdir);
     ck_session_dispose(&k->sess);

@@ -388,6 +388,68 @@ def test_ten_megabytes_of_output_arrive_whole_and_in_order(kc):
                     f"{out[first - 20:first + 20]!r} vs {expected[first - 20:first + 20]!r}")
 
 
+@pytest.mark.timeout(240)
+def test_multibyte_output_is_never_split_between_messages(kc):
+    # 3- and 4-byte characters after one ASCII byte, so they straddle every read and message
+    # boundary; a character cut between two messages would arrive as U+FFFD
+    res = ok(kc, 'putchar(\'a\');\n'
+                 'for (int i = 0; i < 400000; i++)\n'
+                 '    fputs(i % 7 ? "\\u20ac" : "\\U0001F600", stdout);\n'
+                 'fflush(stdout);\n'
+                 'fputs("\\u00e9nd\\n", stderr);', timeout=230)
+    expected = "a" + "".join("\u20ac" if i % 7 else "\U0001F600" for i in range(400000))
+    out = res.stdout
+    assert "\ufffd" not in out, f"a character was cut: U+FFFD at {out.index(chr(0xfffd))}"
+    assert out == expected, f"got {len(out)} characters, want {len(expected)}"
+    assert res.stderr == "\u00e9nd\n", describe(res)
+    assert len(res.of_type("stream")) > 1, "expected the output in several messages"
+
+
+def test_big_output_comes_before_what_follows_it(kc):
+    # megabytes of stdout, then stderr, then stdout again: each stream in order, the stderr
+    # line after everything printed before it
+    res = ok(kc, 'for (int i = 0; i < 300000; i++) printf("%07d\\n", i);\n'
+                 'fflush(stdout);\n'
+                 'fprintf(stderr, "middle\\n");\n'
+                 'printf("last\\n");', timeout=120)
+    body = "".join(f"{i:07d}\n" for i in range(300000))
+    assert res.stdout == body + "last\n", f"{len(res.stdout)} bytes of stdout"
+    assert res.stderr == "middle\n", describe(res)
+    streams = [(m["content"]["name"], m["content"]["text"]) for m in res.of_type("stream")]
+    first_err = next(i for i, (name, _) in enumerate(streams) if name == "stderr")
+    before = "".join(text for name, text in streams[:first_err] if name == "stdout")
+    # (what is written after the stderr line may still come before it: two pipes)
+    assert before[:len(body)] == body, f"{len(before)} bytes of stdout before the stderr line"
+
+
+def test_output_past_max_output_is_cut_with_a_note(monkeypatch):
+    from conftest import start_kernel, stop_kernel
+
+    monkeypatch.setenv("CNOTE_MAX_OUTPUT", "1000000")
+    km, kc = start_kernel()
+    try:
+        res = ok(kc, 'for (int i = 0; i < 500000; i++) printf("%09d\\n", i);', timeout=120)
+        assert 0 < len(res.stdout) <= 1_000_000, f"{len(res.stdout)} bytes of stdout"
+        want = "".join(f"{i:09d}\n" for i in range(len(res.stdout) // 10 + 1))
+        assert res.stdout == want[:len(res.stdout)], "the output kept is not a prefix"
+        assert "output truncated" in res.stderr, describe(res)
+        names = [m["content"]["name"] for m in res.of_type("stream")]
+        assert names[-1] == "stderr" and "stdout" not in names[names.index("stderr"):], names
+        small = ok(kc, 'printf("again\\n");')  # the limit is per cell
+        assert small.stdout == "again\n", describe(small)
+    finally:
+        stop_kernel(km, kc)
+
+
+def test_silent_cell_with_big_output_publishes_no_stream(kc):
+    res = execute(kc, 'for (int i = 0; i < 200000; i++) printf("%09d\\n", i);', silent=True,
+                  timeout=120)
+    assert res.status == "ok", describe(res)
+    assert not res.of_type("stream"), describe(res)
+    after = ok(kc, 'printf("visible\\n");')
+    assert after.stdout == "visible\n", describe(after)
+
+
 def test_stdout_and_stderr_are_separate_streams(kc):
     res = ok(kc, 'printf("one\\n");\n'
                  'fprintf(stderr, "two\\n");\n'
