@@ -172,20 +172,69 @@ static inline int special8(uint64_t w)
 }
 #endif
 
+#if defined(__SSE2__)
+static inline unsigned special16(__m128i x)
+{
+    const __m128i sp = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+                  bslash = _mm_set1_epi8('\\');
+    /* signed compare: bytes >= 0x80 are negative, so "< 0x20" catches them too */
+    __m128i m = _mm_or_si128(_mm_cmplt_epi8(x, sp),
+                             _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+
+/* Copy the clean bytes at *pp straight into the spare room of b, 16 at a time, and escape
+ * '\n', '\t', '"' and '\\' among them, stopping at any other special() byte, near the end of
+ * the input or when the room runs short: each block is stored whole before it is checked (the bytes
+ * past the clean ones are beyond len, so they do not count). len stays below cap <= limit + 1, so
+ * the limit holds. */
+static inline void copy_clean16(struct jp_buf *b, const unsigned char **pp,
+                                const unsigned char *end)
+{
+    const unsigned char *p = *pp;
+    char *d, *dend;
+
+    if (!b->data || b->cap - b->len < 18)
+        return;
+    d = b->data + b->len;
+    /* a block of 16, or up to 15 clean bytes and a 2-byte escape, from d <= dend: len stays
+     * below cap (room for the terminator) */
+    dend = b->data + b->cap - 18;
+    while (end - p >= 16 && d <= dend) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        _mm_storeu_si128((__m128i *)(void *)d, x);
+        unsigned bits = special16(x);
+        if (bits) {
+            unsigned n = (unsigned)__builtin_ctz(bits);
+            p += n;
+            d += n;
+            /* the usual ones (a line end, a quote) are written here too, without leaving the
+             * loop; the rest (other controls, UTF-8) are the caller's */
+            char e = *p == '\n' ? 'n' : *p == '"' ? '"' : *p == '\\' ? '\\' : *p == '\t' ? 't' : 0;
+            if (!e)
+                break;
+            d[0] = '\\';
+            d[1] = e;
+            d += 2;
+            p++;
+            continue;
+        }
+        p += 16;
+        d += 16;
+    }
+    b->len = (size_t)(d - b->data);
+    *pp = p;
+}
+#endif
+
 /* Length of the leading run of p[0..n) with no special() byte: 16 bytes at a time with SSE2
  * (every x86-64), 8 at a time in a uint64_t elsewhere, then byte by byte. */
 static size_t clean_run(const unsigned char *p, size_t n)
 {
     size_t i = 0;
 #if defined(__SSE2__)
-    const __m128i sp = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
-                  bslash = _mm_set1_epi8('\\');
     for (; i + 16 <= n; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        /* signed compare: bytes >= 0x80 are negative, so "< 0x20" catches them too */
-        __m128i m = _mm_or_si128(_mm_cmplt_epi8(x, sp),
-                                 _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        unsigned bits = special16(_mm_loadu_si128((const __m128i *)(const void *)(p + i)));
         if (bits)
             return i + (size_t)__builtin_ctz(bits);
     }
@@ -216,6 +265,11 @@ static int escape(struct jp_buf *b, const char *s, size_t len)
     if (len > 64)
         (void)ensure(b, len + len / 8 + 2);
     while (rc == 0 && p < end) {
+#if defined(__SSE2__)
+        copy_clean16(b, &p, end);
+        if (p == end)
+            break;
+#endif
         /* copy the longest stretch that needs no escaping in one append */
         run = clean_run(p, (size_t)(end - p));
         if (run) {

@@ -620,6 +620,32 @@ static void test_jp_buf_add_jstrn_random_vs_reference(void **state)
     }
 }
 
+/* buffers filled to their last bytes: an escape or a clean block right where the room (the
+ * limit) ends, after every prefix length that shifts the room against the 16-byte blocks */
+static void test_jp_buf_add_jstrn_room_boundaries(void **state)
+{
+    static const char esc[] = "\n\t\"\\\x01\xc3";
+    unsigned char in[80];
+
+    (void)state;
+    for (size_t e = 0; e < sizeof esc - 1; e++) {
+        for (size_t pos = 0; pos < 40; pos++) {
+            for (size_t n = pos + 1; n <= pos + 24 && n <= sizeof in; n += 3) {
+                memset(in, 'k', sizeof in);
+                in[pos] = (unsigned char)esc[e];
+                struct jp_buf w;
+                jp_buf_init(&w, 100000);
+                assert_int_equal(ref_jstrn(&w, (const char *)in, n), 0);
+                size_t exact = w.len;
+                jp_buf_dispose(&w);
+                for (size_t prefix = 0; prefix < 20; prefix++)
+                    for (size_t lim = prefix + exact - 3; lim <= prefix + exact + 20; lim++)
+                        check_same(in, n, prefix, lim);
+            }
+        }
+    }
+}
+
 static void test_jp_buf_add_jstrn_long_and_empty(void **state)
 {
     static unsigned char big[300000];
@@ -718,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_jp_buf_add_jstrn_counted),
         cmocka_unit_test(test_jp_buf_add_jstrn_word_boundaries),
         cmocka_unit_test(test_jp_buf_add_jstrn_random_vs_reference),
+        cmocka_unit_test(test_jp_buf_add_jstrn_room_boundaries),
         cmocka_unit_test(test_jp_buf_add_jstrn_long_and_empty),
         cmocka_unit_test(test_jp_buf_add_jstrn_nomem_unchanged),
     };
