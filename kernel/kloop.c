@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,10 +57,11 @@
  * writer then runs ahead and the bytes leave the cache before they are read) are read
  * STREAM_READ bytes at a time into a buffer that stays in cache while it is escaped, and the
  * reads are gathered into few large stream messages (at most STREAM_MSG + STREAM_READ bytes of
- * output each, 1 MiB: per message the kernel builds and signs a header and ZeroMQ sends six
- * frames). Frames from SEND_ZEROCOPY bytes up are handed to ZeroMQ without a copy. */
+ * output each, 256 KiB: per message the kernel builds and signs a header and ZeroMQ sends six
+ * frames; 1 MiB measured no faster). Frames from SEND_ZEROCOPY bytes up are handed to ZeroMQ
+ * without a copy. */
 #define STREAM_READ (64 * 1024)
-#define STREAM_MSG (1024 * 1024 - STREAM_READ)
+#define STREAM_MSG (256 * 1024 - STREAM_READ)
 #define SEND_ZEROCOPY (64 * 1024)
 /* The content buffer of a big stream message: the most output one holds, escaped with room to
  * spare (a line every 64 bytes adds 1/64); buffers of this size come back from ZeroMQ once sent
@@ -67,6 +69,18 @@
  * and its pages fault in one by one. */
 #define STREAM_BUF ((STREAM_MSG + STREAM_READ) / 8 * 9 + 128)
 #define STREAM_POOL 4
+/* Flow control of stream output. IOPub is a PUB socket: a subscriber more than its high-water
+ * mark (1000 messages) behind loses messages without a word. Every stream message's content is
+ * handed to ZeroMQ without a copy, so the kernel learns when ZeroMQ has written it to every
+ * subscriber's connection (the frame is released); while more than FLOW_HIGH of them are held,
+ * the executor's pipes are not read, so a cell that prints faster than the slowest subscriber
+ * reads waits in write() instead of having its output dropped. Reading resumes below FLOW_LOW.
+ * A subscriber that stops reading altogether would stop the cell: after FLOW_STALL_MS of waiting
+ * the kernel goes on regardless (that subscriber then loses output at its high-water mark, as
+ * before) until the backlog falls below FLOW_LOW again. */
+#define FLOW_HIGH 256
+#define FLOW_LOW 64
+#define FLOW_STALL_MS 2000
 
 extern char **environ;
 
@@ -92,6 +106,8 @@ struct executor {
 
 struct kernel {
     const struct kernel_opts *o;
+    int64_t flow_since; /* stream output waiting for subscribers since (monotonic ms), or 0 */
+    int flow_overrun;   /* waited FLOW_STALL_MS: going on until the backlog is below FLOW_LOW */
     void *zctx;
     void *shell, *control, *stdin_s, *iopub, *hb;
     pthread_t hb_thread;
@@ -225,6 +241,10 @@ static void stream_buf_put(char *b)
     jp_free(b);
 }
 
+/* stream content frames handed to ZeroMQ and not yet released (written by its I/O thread) */
+static atomic_int flow_held;
+static char stream_plain; /* the hint of a stream frame that is not a pool buffer */
+
 static void stream_pool_dispose(void)
 {
     pthread_mutex_lock(&stream_pool.lock);
@@ -237,6 +257,8 @@ static void stream_pool_dispose(void)
  * are for tests); hint is &stream_pool for a STREAM_BUF-byte stream buffer. */
 static void zmq_free_frame(void *data, void *hint)
 {
+    if (hint == &stream_pool || hint == &stream_plain)
+        atomic_fetch_sub(&flow_held, 1);
     if (hint == &stream_pool)
         stream_buf_put(data);
     else
@@ -247,12 +269,15 @@ static void zmq_free_frame(void *data, void *hint)
  * to be freed with zmq_free_frame(hint). */
 static int send_frame(void *sock, struct jp_frame *f, int flags, void *hint)
 {
-    if (f->len < SEND_ZEROCOPY)
+    int stream = hint == &stream_pool || hint == &stream_plain; /* always counted: no copy */
+    if (f->len < SEND_ZEROCOPY && !stream)
         return zmq_send(sock, f->data, f->len, flags);
     zmq_msg_t msg;
     if (zmq_msg_init_data(&msg, f->data, f->len, zmq_free_frame, hint))
         return zmq_send(sock, f->data, f->len, flags);
     f->data = NULL;
+    if (stream)
+        atomic_fetch_add(&flow_held, 1);
     if (zmq_msg_send(&msg, sock, flags) < 0) {
         int e = errno;
         zmq_msg_close(&msg); /* not sent: still ours, freed here */
@@ -313,7 +338,8 @@ static void publish_as(struct kernel *k, const struct jp_msg *parent, const char
     snprintf(topic, sizeof topic, "kernel.%s.%s", k->ss.session, msg_type);
     struct jp_frame id = {topic, strlen(topic)};
     if (jp_msg_set_idents(m, &id, 1) == 0)
-        send_encoded(k, k->iopub, m, raw, raw_len, raw != NULL, pooled ? &stream_pool : NULL);
+        send_encoded(k, k->iopub, m, raw, raw_len, raw != NULL,
+                     pooled ? (void *)&stream_pool : (void *)&stream_plain);
     else
         jp_free(raw);
     jp_msg_free(m);
@@ -466,11 +492,42 @@ static void publish_stream(struct kernel *k, const char *name, const char *text,
     stream_send(k, &s);
 }
 
+/* Should the executor's output wait (flow control, see FLOW_HIGH)? */
+static int flow_paused(struct kernel *k)
+{
+    int held = atomic_load(&flow_held);
+    if (k->flow_overrun) {
+        if (held <= FLOW_LOW)
+            k->flow_overrun = 0;
+        return 0;
+    }
+    if (!k->flow_since) {
+        if (held <= FLOW_HIGH)
+            return 0;
+        k->flow_since = jp_time_mono_ms();
+        return 1;
+    }
+    if (held <= FLOW_LOW) {
+        k->flow_since = 0;
+        return 0;
+    }
+    if (jp_time_mono_ms() - k->flow_since > FLOW_STALL_MS) {
+        jp_log(JP_LOG_WARN, "kernel",
+               "an IOPub subscriber has not read for %d ms: output goes on without waiting "
+               "(that subscriber may lose some) held=%d",
+               FLOW_STALL_MS, held);
+        k->flow_since = 0;
+        k->flow_overrun = 1;
+        return 0;
+    }
+    return 1;
+}
+
 /* Read what the executor wrote to fd 1 or 2 and publish it: STREAM_READ bytes at a time,
  * gathered into messages of up to STREAM_MSG + STREAM_READ bytes of output, all sent before it
  * returns. Once a cell passed CNOTE_MAX_OUTPUT, the rest of its output is read and dropped.
  * Returns -1 on EOF. */
-static int drain_output(struct kernel *k, int which)
+static int drain_output(struct kernel *k, int which, int flow)
 {
     int *fd = which == 0 ? &k->ex.out : &k->ex.err;
     const char *name = which == 0 ? "stdout" : "stderr";
@@ -519,6 +576,8 @@ static int drain_output(struct kernel *k, int which)
             stream_send(k, &sm);
         if (!full)
             break; /* the pipe is probably empty: back to the loop */
+        if (flow && sm.text == 0 && flow_paused(k))
+            break; /* subscribers are behind: the rest waits in the pipe */
     }
     stream_send(k, &sm);
     return eof ? -1 : 0;
@@ -686,9 +745,9 @@ static int exec_reap(struct kernel *k)
 static void exec_stop(struct kernel *k)
 {
     if (k->ex.out >= 0)
-        drain_output(k, 0);
+        drain_output(k, 0, 0);
     if (k->ex.err >= 0)
-        drain_output(k, 1);
+        drain_output(k, 1, 0);
     if (k->ex.ctl >= 0)
         close(k->ex.ctl);
     if (k->ex.out >= 0)
@@ -2146,9 +2205,9 @@ static int drain_ctl(struct kernel *k)
         if (k->ex.in.len < sizeof h + h.len)
             break;
         if (k->ex.out >= 0)
-            drain_output(k, 0);
+            drain_output(k, 0, 0);
         if (k->ex.err >= 0)
-            drain_output(k, 1);
+            drain_output(k, 1, 0);
         char *p = malloc(h.len + 1);
         if (!p)
             break;
@@ -2244,9 +2303,9 @@ static int drain_ctl(struct kernel *k)
 static void exec_died(struct kernel *k)
 {
     if (k->ex.out >= 0)
-        drain_output(k, 0);
+        drain_output(k, 0, 0);
     if (k->ex.err >= 0)
-        drain_output(k, 1);
+        drain_output(k, 1, 0);
     int status = exec_reap(k);
     if (k->ex.ctl >= 0)
         close(k->ex.ctl);
@@ -2749,11 +2808,13 @@ int kloop_run(const struct kernel_opts *o)
             items[n] = (zmq_pollitem_t){NULL, k->ex.ctl, ZMQ_POLLIN, 0};
             i_exctl = n++;
         }
-        if (k->ex.out >= 0) {
+        /* while subscribers are behind, output waits in the pipes (and the cell in write) */
+        int paused = (k->ex.out >= 0 || k->ex.err >= 0) && flow_paused(k);
+        if (k->ex.out >= 0 && !paused) {
             items[n] = (zmq_pollitem_t){NULL, k->ex.out, ZMQ_POLLIN, 0};
             i_out = n++;
         }
-        if (k->ex.err >= 0) {
+        if (k->ex.err >= 0 && !paused) {
             items[n] = (zmq_pollitem_t){NULL, k->ex.err, ZMQ_POLLIN, 0};
             i_err = n++;
         }
@@ -2771,6 +2832,8 @@ int kloop_run(const struct kernel_opts *o)
             if (timeout < 0)
                 timeout = 0;
         }
+        if (paused && (timeout < 0 || timeout > 2))
+            timeout = 2; /* ZeroMQ's I/O thread releases frames without waking us: look again */
         int r = zmq_poll(items, n, timeout);
         if (r < 0) {
             if (errno == EINTR)
@@ -2788,9 +2851,9 @@ int kloop_run(const struct kernel_opts *o)
             }
         }
         if (i_out >= 0 && items[i_out].revents)
-            drain_output(k, 0);
+            drain_output(k, 0, 1);
         if (i_err >= 0 && items[i_err].revents)
-            drain_output(k, 1);
+            drain_output(k, 1, 1);
         if (i_exctl >= 0 && items[i_exctl].revents && drain_ctl(k) < 0)
             exec_died(k);
         if (i_job >= 0 && items[i_job].revents && ck_job_poll(&k->cur.job))

@@ -422,6 +422,77 @@ def test_big_output_comes_before_what_follows_it(kc):
     assert before[:len(body)] == body, f"{len(before)} bytes of stdout before the stderr line"
 
 
+@pytest.mark.timeout(120)
+def test_a_subscriber_that_lags_loses_no_output(fresh_kernel):
+    # IOPub is a PUB socket: a subscriber more than its high-water mark behind would lose
+    # messages silently. A second subscriber here reads nothing for 1.5 s while a cell prints
+    # 3000 separate 8 KiB messages (25 MB), more than the socket buffers and ZeroMQ's queues
+    # hold; the kernel's flow control makes the cell wait instead, so that subscriber still gets
+    # every message, in order.
+    import threading
+
+    import zmq
+
+    km, kc = fresh_kernel
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.RCVHWM, 1)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(f"{km.transport}://{km.ip}:{km.iopub_port}")
+    session = kc.session
+    try:
+        deadline = time.monotonic() + 20
+        while not sub.poll(100):  # the subscription takes effect a little later
+            assert time.monotonic() < deadline, "the extra subscriber never heard the kernel"
+            kc.kernel_info()
+        while sub.poll(200):
+            sub.recv_multipart()
+        got: list[str] = []
+        seen: dict = {}
+        done = threading.Event()
+        msg_id = kc.execute(
+            "#include <unistd.h>\n"
+            "char *b = malloc(8192);\n"
+            "memset(b, 'x', 8192); b[8191] = '\\n';\n"
+            "for (int i = 0; i < 3000; i++) {\n"
+            "    char t[8]; snprintf(t, sizeof t, \"%07d\", i); memcpy(b, t, 7);\n"
+            "    fwrite(b, 1, 8192, stdout); fflush(stdout); usleep(300);\n"
+            "}\n"
+            "free(b);")
+
+        def slow_reader():
+            time.sleep(1.5)
+            end = time.monotonic() + 90
+            while time.monotonic() < end:
+                if not sub.poll(1000):
+                    continue
+                idents, msg = session.feed_identities(sub.recv_multipart())
+                m = session.deserialize(msg)
+                seen[m["msg_type"]] = seen.get(m["msg_type"], 0) + 1
+                if m["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if m["msg_type"] == "stream" and m["content"]["name"] == "stdout":
+                    got.append(m["content"]["text"])
+                if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                    break
+            done.set()
+
+        t = threading.Thread(target=slow_reader, daemon=True)
+        t.start()
+        reply = get_reply(kc, msg_id, time.monotonic() + 90)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        assert done.wait(90), "the slow subscriber never saw the cell finish"
+        line = "x" * 8184 + "\n"
+        want = "".join(f"{i:07d}{line}" for i in range(3000))
+        text = "".join(got)
+        assert len(text) == len(want), (f"the slow subscriber got {len(text)} of {len(want)} "
+                                        f"bytes; seen {seen}")
+        assert text == want, "the slow subscriber's output is out of order or damaged"
+    finally:
+        sub.close(0)
+        ctx.term()
+
+
 def test_output_past_max_output_is_cut_with_a_note(monkeypatch):
     from conftest import start_kernel, stop_kernel
 
