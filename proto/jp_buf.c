@@ -72,11 +72,6 @@ static int ensure(struct jp_buf *b, size_t extra)
     return 0;
 }
 
-int jp_buf_reserve(struct jp_buf *b, size_t extra)
-{
-    return ensure(b, extra);
-}
-
 int jp_buf_add(struct jp_buf *b, const void *data, size_t len)
 {
     int rc;

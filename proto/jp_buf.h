@@ -25,10 +25,6 @@ void jp_buf_init(struct jp_buf *b, size_t limit);
 void jp_buf_dispose(struct jp_buf *b);
 /* Forget the content, keep the allocation. */
 void jp_buf_reset(struct jp_buf *b);
-/* Make room for `extra` more bytes (plus the terminator) without adding any, so that appends up
- * to that size do not reallocate. 0, JP_ENOMEM or JP_ETOOBIG (past the limit); the content is
- * unchanged either way. */
-int jp_buf_reserve(struct jp_buf *b, size_t extra);
 /* Append bytes. 0, JP_ENOMEM or JP_ETOOBIG; on failure the buffer is unchanged. */
 int jp_buf_add(struct jp_buf *b, const void *data, size_t len);
 int jp_buf_adds(struct jp_buf *b, const char *s);

@@ -21,6 +21,7 @@
 #include <libwebsockets.h>
 
 #include "auth.h"
+#include "jp_bytes.h"
 #include "jp_log.h"
 #include "kmgr.h"
 #include "srv.h"
@@ -728,8 +729,7 @@ static size_t ws_frame_header(unsigned char *h, int binary, size_t len)
         return 4;
     }
     h[1] = 127;
-    for (int i = 0; i < 8; i++)
-        h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    jp_put_be64(h + 2, len);
     return 10;
 }
 

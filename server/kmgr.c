@@ -55,7 +55,7 @@ extern char **environ;
 #define IOPUB_RETRY_MS 5  /* the same once the kernel answered but IOPub was not heard yet */
 #define EXIT_POLL_MS 50   /* process-exit polling while stopping or adopting */
 #define KILL_WAIT_MS 5000 /* how long to wait for a SIGKILLed process before giving up */
-#define MAX_PARTS 4096    /* frames kept per message; the rest are read and dropped */
+#define MAX_PARTS 4096    /* frames per message; a message with more is dropped */
 #define HB_MISSES_DEAD 3  /* missed heartbeats that mean death when the pid is unknown */
 #define SIG_HISTORY 4096  /* replay history per kernel (server side: modest) */
 #define PATH_LEN 4096
@@ -624,8 +624,6 @@ static void chan_msg(void *arg, const struct jp_frame *parts, size_t n)
         k->hb_misses = 0;
         return;
     }
-    for (size_t i = 0; i < n; i++)
-        total += parts[i].len;
     if (n > MAX_PARTS) {
         jp_log(JP_LOG_WARN, "kmgr",
                "message dropped kernel_id=%s channel=%s reason=too_many_parts parts=%zu", k->id,
@@ -641,10 +639,13 @@ static void chan_msg(void *arg, const struct jp_frame *parts, size_t n)
         else
             on_reply(k, &msg);
     }
-    if (rc != 0)
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++)
+            total += parts[i].len;
         jp_log(JP_LOG_WARN, "kmgr",
                "message dropped kernel_id=%s channel=%s error=\"%s\" detail=\"%s\" bytes=%zu",
                k->id, channel_name(ch), jp_strerror(rc), werr.text, total);
+    }
     json_decref((json_t *)msg.header);
     json_decref((json_t *)msg.parent_header);
     json_decref(msg.content_);

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "jp_buf.h"
+#include "jp_bytes.h"
 #include "jp_log.h"
 #include "jp_time.h"
 #include "jp_uuid.h"
@@ -192,33 +193,6 @@ static int utf8_ok(const unsigned char *p, size_t n)
     return 1;
 }
 
-static void put_u64le(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64le(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put_u32be(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static uint32_t get_u32be(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* ---- framing -------------------------------------------------------------------------- */
 
 /* v1: u64le N = 6 + nbuffers, N offsets, then channel, the four parts, the buffers; the last
@@ -231,24 +205,24 @@ static struct blob *frame_v1(const struct src *s)
     if (!bl)
         return NULL;
     unsigned char *base = bl->mem + WSB_HEADROOM, *p = base + 8 * (n_off + 1);
-    put_u64le(base, n_off);
+    jp_put_le64(base, n_off);
     size_t oi = 0;
-    put_u64le(base + 8 * (1 + oi++), (uint64_t)(p - base));
+    jp_put_le64(base + 8 * (1 + oi++), (uint64_t)(p - base));
     memcpy(p, s->channel, cl);
     p += cl;
     for (int i = 0; i < 4; i++) {
-        put_u64le(base + 8 * (1 + oi++), (uint64_t)(p - base));
+        jp_put_le64(base + 8 * (1 + oi++), (uint64_t)(p - base));
         if (s->parts[i].len)
             memcpy(p, s->parts[i].data, s->parts[i].len);
         p += s->parts[i].len;
     }
     for (size_t i = 0; i < s->nb; i++) {
-        put_u64le(base + 8 * (1 + oi++), (uint64_t)(p - base));
+        jp_put_le64(base + 8 * (1 + oi++), (uint64_t)(p - base));
         if (s->buffers[i].len)
             memcpy(p, s->buffers[i].data, s->buffers[i].len);
         p += s->buffers[i].len;
     }
-    put_u64le(base + 8 * (1 + oi), (uint64_t)(p - base));
+    jp_put_le64(base + 8 * (1 + oi), (uint64_t)(p - base));
     return bl;
 }
 
@@ -311,10 +285,10 @@ static struct blob *frame_legacy(const struct src *s)
         p = put(p, ch.data, ch.len);
         p = put(p, "}", 1);
         if (binary) {
-            put_u32be(base, (uint32_t)(1 + s->nb));
-            put_u32be(base + 4, (uint32_t)head);
+            jp_put_be32(base, (uint32_t)(1 + s->nb));
+            jp_put_be32(base + 4, (uint32_t)head);
             for (size_t i = 0; i < s->nb; i++) {
-                put_u32be(base + 4 * (2 + i), (uint32_t)(p - base));
+                jp_put_be32(base + 4 * (2 + i), (uint32_t)(p - base));
                 p = put(p, s->buffers[i].data, s->buffers[i].len);
             }
         }
@@ -1141,18 +1115,18 @@ static void receive_legacy(struct wsb_client *c, const unsigned char *data, size
             jp_log(JP_LOG_WARN, "ws", "client binary message too short kernel_id=%s", c->k->id);
             return;
         }
-        uint32_t n = get_u32be(data);
+        uint32_t n = jp_get_be32(data);
         if (n < 1 || n - 1 > sizeof bufs / sizeof *bufs || 4 * ((size_t)n + 1) > len) {
             jp_log(JP_LOG_WARN, "ws", "client binary message: bad part count kernel_id=%s",
                    c->k->id);
             return;
         }
-        size_t prev = get_u32be(data + 4);
+        size_t prev = jp_get_be32(data + 4);
         if (prev < 4 * ((size_t)n + 1) || prev > len)
             goto bad_offsets;
         size_t json_start = prev;
         for (uint32_t i = 1; i <= n; i++) {
-            size_t end = i < n ? get_u32be(data + 4 * (i + 1)) : len;
+            size_t end = i < n ? jp_get_be32(data + 4 * (i + 1)) : len;
             if (end < prev || end > len)
                 goto bad_offsets;
             if (i == 1) {
@@ -1208,12 +1182,12 @@ static void receive_v1(struct wsb_client *c, const unsigned char *data, size_t l
 {
     if (len < 8)
         goto bad;
-    uint64_t n = get_u64le(data);
+    uint64_t n = jp_get_le64(data);
     if (n < 6 || n > 1024 + 6 || 8 * (n + 1) > len)
         goto bad;
     uint64_t off[1024 + 6];
     for (uint64_t i = 0; i < n; i++) {
-        off[i] = get_u64le(data + 8 * (i + 1));
+        off[i] = jp_get_le64(data + 8 * (i + 1));
         if (off[i] > len || (i && off[i] < off[i - 1]) || (i == 0 && off[0] < 8 * (n + 1)))
             goto bad;
     }

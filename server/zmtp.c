@@ -28,6 +28,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "jp_bytes.h"
 #include "jp_err.h"
 #include "jp_log.h"
 
@@ -98,31 +99,6 @@ static const char *type_name(enum zt_type t)
     return t == ZT_SUB ? "SUB" : "DEALER";
 }
 
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (24 - 8 * i));
-}
-
-static uint32_t get_be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* a frame header; returns its length (2 or 9) */
 static size_t frame_header(unsigned char *h, unsigned flags, size_t len)
 {
@@ -132,7 +108,7 @@ static size_t frame_header(unsigned char *h, unsigned flags, size_t len)
         return 2;
     }
     h[0] = (unsigned char)(flags | 2);
-    put_be64(h + 1, len);
+    jp_put_be64(h + 1, len);
     return 9;
 }
 
@@ -289,7 +265,7 @@ static void build_handshake(struct zt_sock *s)
     unsigned char *g = s->hs;
     memset(g, 0, GREETING_LEN);
     g[0] = 0xFF;
-    put_be64(g + 1, 1); /* padding; libzmq puts its identity length + 1 here for ZMTP 1.0 */
+    jp_put_be64(g + 1, 1); /* padding; libzmq puts its identity length + 1 here for ZMTP 1.0 */
     g[9] = 0x7F;
     g[10] = 3; /* version 3.0 */
     g[11] = 0;
@@ -304,7 +280,7 @@ static void build_handshake(struct zt_sock *s)
     body[n++] = 11;
     memcpy(body + n, "Socket-Type", 11);
     n += 11;
-    put_be32(body + n, (uint32_t)strlen(type));
+    jp_put_be32(body + n, (uint32_t)strlen(type));
     n += 4;
     memcpy(body + n, type, strlen(type));
     n += strlen(type);
@@ -313,7 +289,7 @@ static void build_handshake(struct zt_sock *s)
         body[n++] = 8;
         memcpy(body + n, "Identity", 8);
         n += 8;
-        put_be32(body + n, (uint32_t)rl);
+        jp_put_be32(body + n, (uint32_t)rl);
         n += 4;
         if (rl)
             memcpy(body + n, s->routing_id, rl);
@@ -524,7 +500,7 @@ static int on_command(struct zt_sock *s, const unsigned char *b, size_t n)
         }
         const unsigned char *key = p;
         p += kl;
-        size_t vl = get_be32(p);
+        size_t vl = jp_get_be32(p);
         p += 4;
         if ((size_t)(end - p) < vl) {
             fail(s, "malformed READY properties");
@@ -665,7 +641,7 @@ static int parse(struct zt_sock *s)
         size_t hl = flags & 2 ? 9 : 2;
         if (avail < hl)
             return 0;
-        uint64_t size = flags & 2 ? get_be64(p + 1) : p[1];
+        uint64_t size = flags & 2 ? jp_get_be64(p + 1) : p[1];
         if (flags & 4) {
             if (size > MAX_COMMAND) {
                 fail(s, "command too large");
@@ -751,8 +727,8 @@ static void do_read(struct zt_sock *s)
         while (r < 0 && errno == EINTR);
         if (r > 0) {
             s->big_have += (size_t)r;
-            if (s->big_have == s->big_len && big_done(s) == 0)
-                parse(s); /* nothing buffered yet; keeps one code path for the end */
+            if (s->big_have == s->big_len)
+                big_done(s); /* the read buffer holds nothing after it yet */
         }
     } else {
         if (s->rpos) {

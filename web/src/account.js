@@ -11,25 +11,9 @@
 // {page}), tokenManager({title, list, create, revoke}), h, openModal, formatDate.
 
 import { errorText, request, url } from './api.js';
+import { h } from './dom.js';
 
-export function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  if (attrs) {
-    for (const [k, v] of Object.entries(attrs)) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'class') el.className = v;
-      else if (k === 'text') el.textContent = v;
-      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-      else if (k === 'dataset') Object.assign(el.dataset, v);
-      else el.setAttribute(k, v === true ? '' : String(v));
-    }
-  }
-  for (const c of children) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c);
-  }
-  return el;
-}
+export { h };
 
 export function formatDate(s) {
   if (!s) return '';

@@ -8,6 +8,7 @@
 // JupyterLab (see docs/user-guide.md for the list).
 
 import * as api from './api.js';
+import { h as el } from './dom.js';
 import { Kernel } from './kernel.js';
 import { NotebookModel, Cell, exportC } from './model.js';
 import { OutputArea, DisplayRegistry, renderMarkdown } from './outputs/index.js';
@@ -25,19 +26,6 @@ const STATE_TEXT = {
   unknown: 'Connecting',
   none: 'No kernel',
 };
-
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else e.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) e.append(c);
-  return e;
-}
 
 function fmtElapsed(ms) {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;

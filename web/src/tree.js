@@ -27,6 +27,7 @@ import {
   url,
 } from './api.js';
 import { addUserBar } from './account.js';
+import { h } from './dom.js';
 import './tree.css';
 
 const REFRESH_MS = 10000;
@@ -58,25 +59,6 @@ export const treeNav = {
 };
 
 // ---- small helpers ----
-
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  if (attrs) {
-    for (const [k, v] of Object.entries(attrs)) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'class') el.className = v;
-      else if (k === 'text') el.textContent = v;
-      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-      else if (k === 'dataset') Object.assign(el.dataset, v);
-      else el.setAttribute(k, v === true ? '' : String(v));
-    }
-  }
-  for (const c of children) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c);
-  }
-  return el;
-}
 
 function basename(p) {
   const s = String(p || '').replace(/\/+$/, '');

@@ -115,28 +115,6 @@ static void test_jp_buf_add_grows_many_times(void **state)
     jp_buf_dispose(&b);
 }
 
-static void test_jp_buf_reserve_then_appends_in_place(void **state)
-{
-    struct jp_buf b;
-
-    (void)state;
-    jp_buf_init(&b, 1000);
-    assert_int_equal(jp_buf_reserve(&b, 500), 0);
-    assert_non_null(b.data);
-    assert_int_equal(b.len, 0);
-    assert_string_equal(b.data, "");
-    assert_true(b.cap >= 501);
-    char *at = b.data;
-    for (int i = 0; i < 50; i++)
-        assert_int_equal(jp_buf_adds(&b, "0123456789"), 0);
-    assert_ptr_equal(b.data, at); /* no reallocation */
-    assert_int_equal(b.len, 500);
-    assert_int_equal(jp_buf_reserve(&b, 501), JP_ETOOBIG); /* past the limit: unchanged */
-    assert_int_equal(b.len, 500);
-    assert_int_equal(jp_buf_reserve(&b, 500), 0);
-    jp_buf_dispose(&b);
-}
-
 static void test_jp_buf_addf_formats(void **state)
 {
     struct jp_buf b;
@@ -728,7 +706,6 @@ int main(void)
         cmocka_unit_test(test_jp_buf_add_exactly_limit),
         cmocka_unit_test(test_jp_buf_add_over_limit_unchanged),
         cmocka_unit_test(test_jp_buf_add_grows_many_times),
-        cmocka_unit_test(test_jp_buf_reserve_then_appends_in_place),
         cmocka_unit_test(test_jp_buf_addf_formats),
         cmocka_unit_test(test_jp_buf_addf_grows_past_spare_room),
         cmocka_unit_test(test_jp_buf_addf_over_limit_unchanged),
