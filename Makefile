@@ -239,9 +239,9 @@ test: setup
 	$(Q)$(STAGE) k8s $(SUB) k8s-e2e
 
 # Kubernetes: the images' package lists resolve on this Debian release (no container engine
-# here); the manifests, the golden pods and cnote's pods against a real kube-apiserver built
+# here) and hold every library the binaries link; the manifests, the golden pods and cnote's pods against a real kube-apiserver built
 # from the Go module proxy, with the process kubelet (scripts/run-k8s-e2e.sh)
-k8s-images:
+k8s-images: $(SERVER_BIN) $(KERNEL_BIN) $(EXEC_BIN)
 	$(Q)tests/k8s/test_images.sh
 k8s-e2e: all install-kernelspec
 	$(Q)scripts/run-k8s-e2e.sh

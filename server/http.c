@@ -510,9 +510,12 @@ static void flush_cb(uv_check_t *t)
         if (!c->wsi)
             continue;
         /* only small whole messages go out from here; big output keeps to lws's POLLOUT
-         * rhythm (writing it outside the writable callback slowed it down) */
+         * rhythm (writing it outside the writable callback slowed it down). Whether the
+         * socket takes more is not asked with poll() (lws_send_pipe_choked, two system calls
+         * per write): a write it does not take whole leaves the rest with lws, which then
+         * waits for POLLOUT itself. */
         if (c->close_code || !c->ws || !wsb_peek(c->ws, &p) || !batchable(&p) ||
-            lws_send_pipe_choked(c->wsi)) {
+            lws_partial_buffered(c->wsi)) {
             lws_callback_on_writable(c->wsi);
         } else if (ws_writeable(c, c->wsi) < 0) {
             /* outside its callback a connection cannot be closed by returning -1 */
@@ -767,7 +770,7 @@ static int ws_writeable(struct conn *c, struct lws *wsi)
         if (batchable(&p)) {
             if (ws_write_batch(c, wsi) != 0)
                 return -1;
-            if (lws_send_pipe_choked(wsi))
+            if (lws_partial_buffered(wsi))
                 break;
             continue;
         }

@@ -11,8 +11,10 @@
  * alternately), `throughput` (stream bytes of one cell per second of wall time, over the
  * WebSocket or over ZeroMQ), `fanout` (N clients on one kernel: time to connect them all, then
  * time until every one got the stream message of one cell; `--hold` stops after connecting
- * until a line arrives on stdin, so that the driver can read the server's memory), and
- * `selftest` (the codecs against known frames). Each prints one JSON object on stdout.
+ * until a line arrives on stdin, so that the driver can read the server's memory), `pingpong`
+ * (the machine's own cost of a hop: 64-byte round trips between this process and a forked
+ * child over loopback TCP, on one CPU and on two, no server involved), and `selftest` (the codecs
+ * against known frames). Each prints one JSON object on stdout.
  *
  * What it does not do: TLS, host names (numeric IPv4 only), permessage-deflate (never offered),
  * HMAC checks on what it receives. Requests are built with jansson; replies are read with a
@@ -31,6 +33,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,6 +46,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1137,6 +1141,100 @@ static void run_latency(const struct target *t, const char *conn_file, long n, l
     free(zmq_us);
 }
 
+/* ---- pingpong ---------------------------------------------------------------------------- */
+
+static void pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0)
+        die("pingpong: cannot run on CPU %d: %s", cpu, strerror(errno));
+}
+
+/* n round trips of 64 bytes between this process (on CPU a) and a forked child (on CPU b)
+ * over a loopback TCP connection with TCP_NODELAY, as the server's own sockets have */
+static json_t *pingpong_once(long n, int a, int b)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof sa;
+    if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) || listen(ls, 1) ||
+        getsockname(ls, (struct sockaddr *)&sa, &al))
+        die("pingpong: listen: %s", strerror(errno));
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof sa))
+        die("pingpong: connect: %s", strerror(errno));
+    int s = accept(ls, NULL, NULL);
+    if (s < 0)
+        die("pingpong: accept: %s", strerror(errno));
+    close(ls);
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char buf[64] = {0};
+    pid_t pid = fork();
+    if (pid < 0)
+        die("pingpong: fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(c);
+        pin(b);
+        for (;;) {
+            size_t got = 0;
+            while (got < sizeof buf) {
+                ssize_t r = read(s, buf + got, sizeof buf - got);
+                if (r <= 0)
+                    _exit(0);
+                got += (size_t)r;
+            }
+            if (write(s, buf, sizeof buf) != (ssize_t)sizeof buf)
+                _exit(1);
+        }
+    }
+    close(s);
+    pin(a);
+    double *us = xmalloc(sizeof(double) * (size_t)n);
+    for (long i = 0; i < n; i++) {
+        if (now_s() > deadline)
+            die("pingpong: timed out");
+        double t0 = now_s();
+        write_all(c, buf, sizeof buf);
+        size_t got = 0;
+        while (got < sizeof buf) {
+            ssize_t r = read(c, buf + got, sizeof buf - got);
+            if (r <= 0)
+                die("pingpong: the child went away");
+            got += (size_t)r;
+        }
+        us[i] = (now_s() - t0) * 1e6;
+    }
+    close(c);
+    waitpid(pid, NULL, 0);
+    json_t *j = summary_new(us, (size_t)n);
+    free(us);
+    return j;
+}
+
+/* What one process hop costs on this machine, no server involved: a relay between client and
+ * kernel adds one hop each way, so this round trip is about the least it can add (less the
+ * in-process hops it replaces). Measured with both processes on one CPU and on two different
+ * ones: on a virtual machine, waking a process on an idle virtual CPU costs far more. */
+static void run_pingpong(long n)
+{
+    cpu_set_t set;
+    int cpus[2], nc = 0;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        die("pingpong: sched_getaffinity: %s", strerror(errno));
+    for (int i = 0; i < CPU_SETSIZE && nc < 2; i++)
+        if (CPU_ISSET(i, &set))
+            cpus[nc++] = i;
+    json_t *out = json_object();
+    json_object_set_new(out, "same_cpu", pingpong_once(n, cpus[0], cpus[0]));
+    if (nc == 2)
+        json_object_set_new(out, "two_cpus", pingpong_once(n, cpus[0], cpus[1]));
+    print_json(out);
+}
+
 /* ---- throughput -------------------------------------------------------------------------- */
 
 struct tally {
@@ -1585,11 +1683,11 @@ static void run_selftest(void)
 
 static const char usage[] =
     "usage: wsclient MODE [options]\n"
-    "  MODE: latency | throughput | fanout | selftest\n"
+    "  MODE: latency | throughput | fanout | pingpong | selftest\n"
     "  --host IP (127.0.0.1)  --port N  --base /  --kernel ID  --token T\n"
     "  --protocol v1|legacy   (v1: offer v1.kernel.websocket.jupyter.org; legacy: offer none)\n"
     "  --conn FILE            kernel connection file (latency; throughput --via zmq)\n"
-    "  -n N                   round trips (latency, 2000) or clients (fanout, 200)\n"
+    "  -n N                   round trips (latency, pingpong: 2000) or clients (fanout, 200)\n"
     "  --warmup N             untimed round trips first (latency, 50)\n"
     "  --code CODE            cell to run (throughput, fanout)\n"
     "  --via ws|zmq           throughput over the server's WebSocket or straight to the kernel\n"
@@ -1691,6 +1789,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (strcmp(mode, "selftest") == 0)
         run_selftest();
+    if (strcmp(mode, "pingpong") == 0) {
+        run_pingpong(n < 0 ? 2000 : (n ? n : 1));
+        return 0;
+    }
     int needs_ws = strcmp(mode, "throughput") != 0 || strcmp(via, "ws") == 0;
     if (needs_ws && (!t.port || !t.kernel))
         die("--port and --kernel are needed");

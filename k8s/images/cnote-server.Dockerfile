@@ -61,12 +61,12 @@ RUN node web/build.mjs /out/web && test -f /out/web/index.html
 
 # ---- runtime -------------------------------------------------------------------------------------
 FROM debian:bookworm-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
-# what cnote-server links (ldd): libzmq5 libjansson4 libssl3 (libcrypto) libwebsockets17 libuv1
-# libsqlite3-0 libcurl4 libyaml-0-2; ca-certificates for TLS to the API server outside the cluster
+# what cnote-server links (readelf NEEDED; tests/k8s/test_images.sh checks it): libjansson4
+# libssl3 (libcrypto) libwebsockets17 libuv1 libsqlite3-0 libcurl4 libyaml-0-2 libsodium23 (it
+# speaks ZeroMQ's wire protocol itself, so no libzmq5); ca-certificates for TLS to the API server outside the cluster
 # (in the cluster the service-account CA file is used); tini: PID 1 that reaps and forwards signals.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        libzmq5 \
         libjansson4 \
         libssl3 \
         libwebsockets17 \
@@ -74,6 +74,7 @@ RUN apt-get update \
         libsqlite3-0 \
         libcurl4 \
         libyaml-0-2 \
+        libsodium23 \
         ca-certificates \
         tini \
     && rm -rf /var/lib/apt/lists/*

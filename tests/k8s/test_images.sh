@@ -6,6 +6,10 @@
 #     resolves: `apt-get install -s` (simulate) with exactly that package list and an empty dpkg
 #     status (so every dependency must come from the archive) on THIS machine's apt lists, which
 #     must be the images' Debian release (bookworm; checked in /etc/os-release);
+#   - the final stage installs, among its packages and their dependencies, the package of every
+#     shared library that the image's own binaries link (readelf NEEDED of build/bin/cnote-server
+#     for the server image, cnote-kernel and cnote-exec for the kernel image; dpkg -S here names
+#     the package), so a library dropped from the list or newly linked is caught;
 #   - the final stage has a numeric non-root USER (uid:gid, so that runAsNonRoot can verify it),
 #     a WORKDIR, and strips setuid/setgid bits;
 #   - every COPY source (not --from) exists in the repository (the build context is the repo root);
@@ -31,6 +35,21 @@ empty=$(mktemp)
 trap 'rm -f "$empty"' EXIT
 shopt -s nullglob
 files=(k8s/images/*.Dockerfile)
+declare -A image_bins=([cnote-server]="build/bin/cnote-server"
+    [cnote-kernel]="build/bin/cnote-kernel build/bin/cnote-exec")
+
+# the Debian package (without :arch) holding the shared library with this soname here; dpkg
+# knows a file by the path its package ships (/lib/... or /usr/lib/..., whatever /usr-merge did)
+soname_pkg() {
+    local path real p
+    path=$(ldconfig -p | awk -v l="$1" '$1 == l { print $NF; exit }')
+    [[ -n $path ]] || return 1
+    real=$(readlink -f "$path")
+    for p in "$path" "$real" "${path#/usr}" "/usr$path" "${real#/usr}" "/usr$real"; do
+        dpkg -S "$p" 2>/dev/null | head -1 | cut -d: -f1 | grep . && return 0
+    done
+    return 1
+}
 ((${#files[@]})) || { echo "test_images: FAIL: no k8s/images/*.Dockerfile" >&2; exit 1; }
 
 for df in "${files[@]}"; do
@@ -78,6 +97,24 @@ for df in "${files[@]}"; do
         if ((rc == 0)) && ! grep -qE '^E:' <<<"$out"; then
             ninst=$(grep -c '^Inst ' <<<"$out")
             ok "$img stage $n: apt-get -s resolves ${#pkgs[@]} packages (${pkgs[*]}): $ninst with dependencies"
+            if ((n == nst)) && [[ -n ${image_bins[$img]:-} ]]; then
+                for bin in ${image_bins[$img]}; do
+                    if [[ ! -x $bin ]]; then
+                        fail "$img: $bin is not built (run make first), its libraries not checked"
+                        continue
+                    fi
+                    missing=()
+                    for so in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+                        pkg=$(soname_pkg "$so") || { missing+=("$so (no package here)"); continue; }
+                        grep -q "^Inst $pkg " <<<"$out" || missing+=("$so ($pkg)")
+                    done
+                    if ((${#missing[@]})); then
+                        fail "$img: the final stage lacks what $bin links: ${missing[*]}"
+                    else
+                        ok "$img: the final stage has every library $bin links"
+                    fi
+                done
+            fi
         else
             fail "$img stage $n: apt-get install -s ${pkgs[*]} failed (run apt-get update first?):"
             grep -E '^(E:| )' <<<"$out" | head -20 | sed 's/^/         /'

@@ -1,9 +1,9 @@
 /*
  * test_jp_hmac.c - unit tests for proto/jp_hmac.c: known-answer signatures (RFC 4231 test
- * case 2, and Jupyter-shaped frames whose HMACs were computed independently with Python's
- * hmac module), empty keys, case-insensitive verification, wrong, malformed and missing
- * signatures, and the replay history (refusal, window eviction, many insertions through the
- * hash set). Does not test the wire format (test_jp_wire.c).
+ * cases 1, 2 and 6, keys of one block and just over it, and Jupyter-shaped frames whose HMACs were
+ * computed independently with Python's hmac module), empty keys, case-insensitive verification,
+ * wrong, malformed and missing signatures, and the replay history (refusal, window eviction, many
+ * insertions through the hash set). Does not test the wire format (test_jp_wire.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -65,6 +65,60 @@ static void test_jp_signer_sign_rfc4231_split_across_frames(void **state)
     assert_int_equal(jp_signer_sign(s, f.parts, f.lens, out), 0);
     assert_string_equal(out, RFC4231_TC2);
     jp_signer_free(s);
+}
+
+static struct jp_signer *signer_bytes(unsigned char byte, size_t len)
+{
+    unsigned char key[200];
+    struct jp_signer *s;
+
+    assert_true(len <= sizeof key);
+    memset(key, byte, len);
+    s = jp_signer_new(key, len, 0);
+    assert_non_null(s);
+    return s;
+}
+
+/* RFC 4231 test cases 1 (a 20-byte key) and 6 (a 131-byte key, hashed first because it is
+ * longer than SHA-256's 64-byte block) */
+static void test_jp_signer_sign_rfc4231_short_and_long_keys(void **state)
+{
+    struct jp_signer *s = signer_bytes(0x0b, 20);
+    struct frames4 f = make4("Hi ", "There", "", "");
+    char out[JP_SIG_HEX_LEN + 1];
+
+    (void)state;
+    assert_int_equal(jp_signer_sign(s, f.parts, f.lens, out), 0);
+    assert_string_equal(out, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    jp_signer_free(s);
+    s = signer_bytes(0xaa, 131);
+    f = make4("Test Using Larger Than Block-Size Key", " - Hash Key First", "", "");
+    assert_int_equal(jp_signer_sign(s, f.parts, f.lens, out), 0);
+    assert_string_equal(out, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    assert_int_equal(jp_signer_verify(s, f.parts, f.lens, out, strlen(out)), 0);
+    jp_signer_free(s);
+}
+
+/* keys of exactly one block (used as they are) and one byte more (hashed); expected values
+ * from python3: hmac.new(b"k" * n, b'{"a":1}{}{}{}', hashlib.sha256).hexdigest() */
+static void test_jp_signer_sign_key_at_block_boundary(void **state)
+{
+    static const char *const want[2] = {
+        "81b028997288dfd320667cdecec76aea7a3e823e5bddf4265200f854d4c9c63c",
+        "bb7c2c3284aafad7f6878dab80d7dccdaf81d3b6ae976eca3c20dd2c3a1e3e34"};
+    struct frames4 f = make4("{\"a\":1}", "{}", "{}", "{}");
+    char out[JP_SIG_HEX_LEN + 1];
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        struct jp_signer *s = signer_bytes('k', 64 + i);
+        assert_int_equal(jp_signer_sign(s, f.parts, f.lens, out), 0);
+        assert_string_equal(out, want[i]);
+        /* signing twice gives the same: the keyed states are not consumed */
+        assert_int_equal(jp_signer_sign(s, f.parts, f.lens, out), 0);
+        assert_string_equal(out, want[i]);
+        jp_signer_free(s);
+    }
 }
 
 static void test_jp_signer_sign_jupyter_known_answer(void **state)
@@ -333,6 +387,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jp_signer_sign_rfc4231_split_across_frames),
+        cmocka_unit_test(test_jp_signer_sign_rfc4231_short_and_long_keys),
+        cmocka_unit_test(test_jp_signer_sign_key_at_block_boundary),
         cmocka_unit_test(test_jp_signer_sign_jupyter_known_answer),
         cmocka_unit_test(test_jp_signer_sign_utf8_key),
         cmocka_unit_test(test_jp_signer_sign_empty_key_gives_empty),
