@@ -123,6 +123,9 @@ int api_metrics(struct srv_req *r, struct srv_resp *resp)
                c.kernel_bytes, &seen.ws.kernel_bytes);
     counter_to(m, "cnote_bytes_relayed_total", "Bytes relayed, by origin", "from", "clients",
                c.client_bytes, &seen.ws.client_bytes);
+    counter_to(m, "cnote_iopub_holds_total",
+               "Times a kernel's output was held back because all its clients were behind", NULL,
+               NULL, c.iopub_holds, &seen.ws.iopub_holds);
     if (s->k8s) {
         struct k8s_prov_stats st;
         k8s_prov_stats(s->k8s, &st);

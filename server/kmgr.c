@@ -128,6 +128,9 @@ struct kernel {
     uv_timer_t stop_timer;  /* shutdown escalation */
     uv_timer_t exit_timer;  /* fast exit polling while stopping or adopting */
     uv_timer_t kick;        /* deferred drain after a send */
+    uv_timer_t hold_timer;  /* ends an IOPub hold after KMGR_HOLD_MAX_MS */
+    int iopub_hold;         /* kmgr_hold_iopub: IOPub not read */
+    int hold_spent;         /* the last hold ran out; none until it is released */
     struct waiter *ready_waiters, *stop_waiters;
 };
 
@@ -311,6 +314,8 @@ static int chan_open(struct kernel *k, enum jp_channel ch)
                k->id, channel_name(ch), strerror(errno ? errno : EINVAL));
         return JP_EIO;
     }
+    if (ch == JP_CH_IOPUB && k->iopub_hold)
+        zt_pause_reading(c->sock, 1);
     return 0;
 }
 
@@ -1202,8 +1207,8 @@ static void kernel_close_cb(uv_handle_t *h)
 static void kernel_release(struct kernel *k)
 {
     struct kmgr *m = k->m;
-    uv_timer_t *timers[] = {&k->ki_timer, &k->ki_deadline, &k->stop_timer, &k->exit_timer,
-                            &k->kick};
+    uv_timer_t *timers[] = {&k->ki_timer,   &k->ki_deadline, &k->stop_timer,
+                            &k->exit_timer, &k->kick,        &k->hold_timer};
 
     if (k->closing)
         return;
@@ -1648,7 +1653,7 @@ void kmgr_free(struct kmgr *m, int shutdown_kernels)
 static struct kernel *kernel_new(struct kmgr *m, const char *id, const char *name)
 {
     struct kernel *k = calloc(1, sizeof *k);
-    uv_timer_t *timers[5];
+    uv_timer_t *timers[6];
 
     if (!k)
         return NULL;
@@ -1669,7 +1674,8 @@ static struct kernel *kernel_new(struct kmgr *m, const char *id, const char *nam
     timers[2] = &k->stop_timer;
     timers[3] = &k->exit_timer;
     timers[4] = &k->kick;
-    for (int i = 0; i < 5; i++) {
+    timers[5] = &k->hold_timer;
+    for (int i = 0; i < 6; i++) {
         uv_timer_init(m->loop, timers[i]);
         timers[i]->data = k;
     }
@@ -2105,6 +2111,44 @@ int kmgr_send_raw(struct kmgr *m, const char *id, const char *channel,
     if (rc == 0 && (!parts || (n_buffers && !buffers)))
         rc = JP_EINVAL;
     return rc ? rc : chan_send_raw(k, ch, parts, buffers, n_buffers);
+}
+
+static void hold_set(struct kernel *k, int hold)
+{
+    k->iopub_hold = hold;
+    zt_pause_reading(k->ch[JP_CH_IOPUB].sock, hold);
+}
+
+static void hold_timer_cb(uv_timer_t *t)
+{
+    struct kernel *k = t->data;
+
+    if (k->closing || !k->iopub_hold)
+        return;
+    hold_set(k, 0);
+    k->hold_spent = 1;
+    jp_log(JP_LOG_INFO, "kmgr",
+           "IOPub read again after %d ms held for slow clients kernel_id=%s (their queue "
+           "limits apply now)",
+           KMGR_HOLD_MAX_MS, k->id);
+}
+
+int kmgr_hold_iopub(struct kmgr *m, const char *id, int hold)
+{
+    struct kernel *k = find(m, id);
+
+    if (!k)
+        return JP_ENOENT;
+    if (!hold) {
+        uv_timer_stop(&k->hold_timer);
+        k->hold_spent = 0;
+        if (k->iopub_hold)
+            hold_set(k, 0);
+    } else if (!k->iopub_hold && !k->hold_spent && !k->closing) {
+        hold_set(k, 1);
+        uv_timer_start(&k->hold_timer, hold_timer_cb, KMGR_HOLD_MAX_MS, 0);
+    }
+    return 0;
 }
 
 int kmgr_ready(struct kmgr *m, const char *id)

@@ -144,6 +144,13 @@ int kmgr_send_raw(struct kmgr *m, const char *id, const char *channel,
                   const struct jp_frame parts[4], const struct jp_frame *buffers, size_t n_buffers);
 /* The kernel is ready (answered kernel_info since its last launch) / has been given up. */
 int kmgr_ready(struct kmgr *m, const char *id);
+/* Back-pressure from the clients: hold != 0 stops reading the kernel's IOPub, so that its
+ * output waits in the kernel (whose own flow control then pauses the cell); 0 reads again.
+ * A hold ends by itself after KMGR_HOLD_MAX_MS, and a new one is refused until the caller has
+ * released it: clients that read nothing cannot stop a kernel (the caller's per-client limits
+ * take over). Survives restarts (the new sockets are held too). 0 or JP_ENOENT. */
+#define KMGR_HOLD_MAX_MS 1000
+int kmgr_hold_iopub(struct kmgr *m, const char *id, int hold);
 
 /* What the server stores to adopt a kernel after its own restart. */
 struct kmgr_record {

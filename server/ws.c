@@ -103,6 +103,7 @@ struct wkernel {
     char off_session[SESSION_LEN];
     struct smsg *off_head, *off_tail;
     size_t off_bytes, off_count, off_dropped;
+    int hold; /* the kernel's IOPub is held for us (hold_check) */
 };
 
 struct rate_ent {
@@ -324,6 +325,35 @@ static int enqueue(struct wsb_client *c, struct blob *bl)
     if (!c->closing)
         c->t->want_write(c->tctx);
     return 0;
+}
+
+/* Back-pressure to the kernel: while even the client furthest ahead has more than a quarter
+ * of the queue limit waiting, the kernel's IOPub is not read (kmgr_hold_iopub), so its output
+ * waits in the kernel rather than here; below a sixteenth it is read again. A slow client
+ * thus slows the kernel only while no other client is faster, and kmgr ends a hold after a
+ * second, after which a client that still reads nothing gets the per-client limit (output
+ * dropped, with a notice) as before. */
+static void hold_check(struct wsb *b, struct wkernel *k)
+{
+    size_t lim = queue_limit(b), least = SIZE_MAX;
+    int any = 0;
+    if (!b->kmgr)
+        return;
+    for (struct wsb_client *c = k->clients; c; c = c->next) {
+        if (c->closing)
+            continue;
+        any = 1;
+        if (c->queued < least)
+            least = c->queued;
+    }
+    if (!k->hold && any && least > lim / 4) {
+        k->hold = 1;
+        b->cnt.iopub_holds++;
+        kmgr_hold_iopub(b->kmgr, k->id, 1);
+    } else if (k->hold && (!any || least < lim / 16)) {
+        k->hold = 0;
+        kmgr_hold_iopub(b->kmgr, k->id, 0);
+    }
 }
 
 static int droppable(const char *channel, const char *type)
@@ -746,6 +776,7 @@ void wsb_on_iopub(void *ctx, const char *kernel_id, struct kmgr_msg *m)
         for (struct wsb_client *c = k->clients; c; c = c->next)
             deliver(c, &s, &f);
         framed_release(&f);
+        hold_check(b, k);
     } else if (k->offline) {
         offline_store(b, k, &s);
     }
@@ -961,6 +992,8 @@ void wsb_closed(struct wsb_client *c)
             snprintf(k->off_session, sizeof k->off_session, "%s", c->session);
         }
         client_free(c);
+        if (k->hold)
+            hold_check(b, k);
         kernel_maybe_free(b, k);
         return;
     }
@@ -998,6 +1031,8 @@ void wsb_advance(struct wsb_client *c)
         free(q);
         c->off = 0;
     }
+    if (c->k && c->k->hold)
+        hold_check(c->b, c->k);
 }
 
 /* ---- messages from clients ------------------------------------------------------------ */

@@ -97,6 +97,7 @@ int wsb_connections(const struct wsb *b);
  * from clients. */
 struct wsb_counters {
     unsigned long long kernel_msgs, kernel_bytes, client_msgs, client_bytes;
+    unsigned long long iopub_holds; /* times every client of a kernel was behind */
 };
 void wsb_get_counters(const struct wsb *b, struct wsb_counters *out);
 /* Bytes queued for a client (tests, logs). */

@@ -75,6 +75,7 @@ struct zt_sock {
     unsigned retry_ms;
     int closed;
     int in_read; /* inside the read path: sends wait for the next writable event */
+    int paused;  /* zt_pause_reading: no reads once up */
 
     unsigned char hs[GREETING_LEN + 128]; /* our greeting and READY, written first */
     size_t hs_len, hs_off;
@@ -197,7 +198,7 @@ static void set_events(struct zt_sock *s)
     if (s->state == ST_CONNECTING)
         ev = UV_WRITABLE;
     else {
-        ev = UV_READABLE;
+        ev = s->paused && s->state == ST_UP ? 0 : UV_READABLE;
         if (s->hs_off < s->hs_len || (s->state == ST_UP && s->qhead))
             ev |= UV_WRITABLE;
     }
@@ -890,4 +891,12 @@ int zt_connected(const struct zt_sock *s)
 size_t zt_queued(const struct zt_sock *s)
 {
     return s ? s->nq : 0;
+}
+
+void zt_pause_reading(struct zt_sock *s, int paused)
+{
+    if (!s || s->closed || s->paused == !!paused)
+        return;
+    s->paused = !!paused;
+    set_events(s);
 }

@@ -63,5 +63,10 @@ int zt_connected(const struct zt_sock *s);
 
 /* Messages waiting to be written (queued or partly written). */
 size_t zt_queued(const struct zt_sock *s);
+/* Stop (paused != 0) or resume reading the peer's messages once the connection is up: what
+ * the kernel sends meanwhile waits in the socket buffers and then in the kernel, which is how
+ * a relay passes back-pressure on (the handshake is still read). At most one read buffer of
+ * messages already received is delivered after the pause. Kept across reconnections. */
+void zt_pause_reading(struct zt_sock *s, int paused);
 
 #endif

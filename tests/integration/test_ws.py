@@ -763,6 +763,94 @@ def test_slow_client_output_dropped_not_replies_cnote():
             b.close()
 
 
+def exec_request(ws: wsclient.KernelWS, code: str) -> dict:
+    return ws.request("execute_request", {"code": code, "silent": False, "store_history": True,
+                                          "user_expressions": {}, "allow_stdin": False,
+                                          "stop_on_error": True})
+
+
+def test_lone_slow_client_slows_the_kernel_and_loses_nothing_cnote():
+    """cnote only (Jupyter Server buffers without bound). The only client of a kernel reads
+    slower than the kernel prints (Python, ~45 MB/s, against ~300 MB/s) and stops reading
+    three times for 0.6 s while a cell prints 60 MiB. Its queue would pass the 16 MiB limit
+    within a second; instead the server stops reading the kernel's IOPub while the client is
+    behind, so the output waits in the kernel, and all of it arrives in order, with no drop
+    notice."""
+    blocks = 960                       # 60 MiB
+    with running("cnote", ("--ws-queue-limit", str(16 << 20))) as s:
+        kid = new_kernel(s, C)
+        a = open_ws(s, kid, "v1")
+        try:
+            round_trip(a)
+            req = exec_request(a, big_output_cell(blocks))
+            mid = req["header"]["msg_id"]
+            parts, errs, n, reply = [], [], 0, None
+            deadline = time.monotonic() + 120
+            while True:
+                r = a.recv(max(deadline - time.monotonic(), 0.001))
+                if r.parent_id != mid:
+                    continue
+                if r["channel"] == "shell":
+                    reply = r
+                elif r.msg_type == "stream":
+                    (parts if r["content"]["name"] == "stdout" else errs).append(
+                        r["content"]["text"])
+                    n += 1
+                    if n in (2, 40, 120):
+                        time.sleep(0.6)    # not reading
+                elif r.msg_type == "status" and r["content"]["execution_state"] == "idle":
+                    break
+            assert "".join(errs) == "", "".join(errs)[:300]
+            check_blocks("".join(parts), blocks)
+            if reply is None:
+                reply = a.reply_to(req, 30)
+            assert reply["content"]["status"] == "ok"
+            with open(s.log_path) as f:
+                log = f.read()
+            assert "client too slow" not in log
+            held = [ln for ln in s.get("metrics").text.splitlines()
+                    if ln.startswith("cnote_iopub_holds_total ")]
+            assert held and float(held[0].split()[1]) >= 1, held
+        finally:
+            a.close()
+
+
+def test_lone_client_that_stops_reading_cannot_stop_the_kernel_cnote():
+    """cnote only. The only client sends a cell printing 100 MiB and reads nothing for 3 s.
+    The server holds the kernel's IOPub for at most a second (KMGR_HOLD_MAX_MS), then reads it
+    again and the client's queue limit applies: the output beyond it is dropped with one
+    notice, the cell finishes, and the server's RSS stays bounded."""
+    blocks = 1600                      # 100 MiB
+    limit = 16 << 20
+    with running("cnote", ("--ws-queue-limit", str(limit))) as s:
+        kid = new_kernel(s, C)
+        a = open_ws(s, kid, "v1")
+        watch = RssWatch(s.proc.pid)
+        try:
+            round_trip(a)
+            base = rss_kib(s.proc.pid)
+            watch.start()
+            req = exec_request(a, big_output_cell(blocks))
+            time.sleep(3)
+            got = a.until_idle(req, 90)
+            peak = watch.stop()
+            assert the_reply(got)["content"]["status"] == "ok"
+            notices = stream_text(got, "stderr")
+            assert notices.count("cnote: output dropped") == 1, notices[:300]
+            assert len(stream_text(got)) < blocks * BLOCK
+            with open(s.log_path) as f:
+                log = f.read()
+            assert "IOPub read again after 1000 ms held for slow clients" in log
+            assert peak < base + 2 * limit // 1024 + 32 * 1024, \
+                f"server RSS peaked at {peak} KiB (at start {base} KiB)"
+            # and the kernel is fine afterwards
+            _, got = execute(a, 'printf("still here\\n");')
+            assert stream_text(got) == "still here\n"
+        finally:
+            watch.stop()
+            a.close()
+
+
 def test_iopub_rate_limit_off_by_default_cnote():
     """cnote only: Jupyter Server limits iopub rates by default (limit_rate=True)."""
     with running("cnote") as s:

@@ -362,6 +362,45 @@ static void test_zmtp_sub_gets_everything_in_order(void **state)
     zmq_close(pub);
 }
 
+/* zt_pause_reading: nothing is delivered while paused (the messages wait in the socket buffers
+ * and in the PUB), everything arrives in order after resuming */
+static void test_zmtp_pause_reading_holds_messages(void **state)
+{
+    struct fx *f = *state;
+    char ep[256];
+    void *pub = zbind(f, ZMQ_PUB, "tcp://127.0.0.1:*", ep, sizeof ep);
+    struct zt_sock *s = zopen(f, ep, ZT_SUB, NULL, 0);
+    assert_true(spin_until(f, is_connected, s, 2000));
+    for (int i = 0; i < 2000 && !f->rx.n_msgs; i++) {
+        zmq_send(pub, "probe", 5, 0);
+        spin(f, 1);
+    }
+    assert_true(f->rx.n_msgs > 0);
+    spin(f, 20);
+    size_t base = f->rx.n_msgs;
+    zt_pause_reading(s, 1);
+    zt_pause_reading(s, 1); /* idempotent */
+    char t[1024];
+    memset(t, ' ', sizeof t);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(t, 32, "seq %d", i);
+        t[strlen(t)] = ' ';
+        zmq_send(pub, t, sizeof t, 0);
+    }
+    spin(f, 300);
+    assert_int_equal(f->rx.n_msgs, base);
+    assert_true(zt_connected(s));
+    zt_pause_reading(s, 0);
+    struct want w = {&f->rx, base + 1000};
+    assert_true(spin_until(f, have_msgs, &w, 5000));
+    assert_int_equal(f->rx.nseq, 1000);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(f->rx.seq[i], i);
+    zt_pause_reading(NULL, 1); /* ignored */
+    zt_close(s);
+    zmq_close(pub);
+}
+
 static void test_zmtp_heartbeat_envelope_with_rep_over_ipc(void **state)
 {
     struct fx *f = *state;
@@ -546,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zmtp_queued_before_peer_binds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zmtp_reconnects_after_peer_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zmtp_sub_gets_everything_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zmtp_pause_reading_holds_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zmtp_heartbeat_envelope_with_rep_over_ipc, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_zmtp_refused_peers_are_retried, setup, teardown),
