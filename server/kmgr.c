@@ -1195,6 +1195,18 @@ static void kernel_free(struct kernel *k)
     free(k);
 }
 
+/* A kernel's timers, made in kernel_new and closed in kernel_release. */
+#define KERNEL_TIMERS 6
+static void kernel_timers(struct kernel *k, uv_timer_t *t[KERNEL_TIMERS])
+{
+    t[0] = &k->ki_timer;
+    t[1] = &k->ki_deadline;
+    t[2] = &k->stop_timer;
+    t[3] = &k->exit_timer;
+    t[4] = &k->kick;
+    t[5] = &k->hold_timer;
+}
+
 static void kernel_close_cb(uv_handle_t *h)
 {
     struct kernel *k = h->data;
@@ -1207,11 +1219,11 @@ static void kernel_close_cb(uv_handle_t *h)
 static void kernel_release(struct kernel *k)
 {
     struct kmgr *m = k->m;
-    uv_timer_t *timers[] = {&k->ki_timer,   &k->ki_deadline, &k->stop_timer,
-                            &k->exit_timer, &k->kick,        &k->hold_timer};
+    uv_timer_t *timers[KERNEL_TIMERS];
 
     if (k->closing)
         return;
+    kernel_timers(k, timers);
     k->closing = 1;
     if (k->prev)
         k->prev->next = k->next;
@@ -1224,7 +1236,7 @@ static void kernel_release(struct kernel *k)
     k->prev = k->next = NULL;
     m->n--;
     kernel_disconnect(k);
-    for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
+    for (size_t i = 0; i < KERNEL_TIMERS; i++) {
         k->pending_closes++;
         uv_close((uv_handle_t *)timers[i], kernel_close_cb);
     }
@@ -1653,7 +1665,7 @@ void kmgr_free(struct kmgr *m, int shutdown_kernels)
 static struct kernel *kernel_new(struct kmgr *m, const char *id, const char *name)
 {
     struct kernel *k = calloc(1, sizeof *k);
-    uv_timer_t *timers[6];
+    uv_timer_t *timers[KERNEL_TIMERS];
 
     if (!k)
         return NULL;
@@ -1669,33 +1681,12 @@ static struct kernel *kernel_new(struct kmgr *m, const char *id, const char *nam
     }
     set_state(k, "starting");
     k->last_activity_us = jp_time_now_us();
-    timers[0] = &k->ki_timer;
-    timers[1] = &k->ki_deadline;
-    timers[2] = &k->stop_timer;
-    timers[3] = &k->exit_timer;
-    timers[4] = &k->kick;
-    timers[5] = &k->hold_timer;
-    for (int i = 0; i < 6; i++) {
+    kernel_timers(k, timers);
+    for (int i = 0; i < KERNEL_TIMERS; i++) {
         uv_timer_init(m->loop, timers[i]);
         timers[i]->data = k;
     }
     return k;
-}
-
-/* A kernel that was never linked: close its handles (memory goes with them). */
-static void kernel_discard(struct kernel *k)
-{
-    struct kmgr *m = k->m;
-
-    /* link it so kernel_release's unlinking is uniform */
-    k->prev = m->tail;
-    if (m->tail)
-        m->tail->next = k;
-    else
-        m->head = k;
-    m->tail = k;
-    m->n++;
-    kernel_release(k);
 }
 
 static void kernel_link(struct kernel *k)
@@ -1709,6 +1700,13 @@ static void kernel_link(struct kernel *k)
         m->head = k;
     m->tail = k;
     m->n++;
+}
+
+/* A kernel that was never linked: close its handles (memory goes with them). */
+static void kernel_discard(struct kernel *k)
+{
+    kernel_link(k); /* so kernel_release's unlinking is uniform */
+    kernel_release(k);
 }
 
 /* Copy what a launch needs from the kernelspec (the caller may rescan specs later). */

@@ -316,21 +316,29 @@ static void test_zmtp_reconnects_after_peer_restart(void **state)
     zmq_close(router);
 }
 
-static void test_zmtp_sub_gets_everything_in_order(void **state)
+/* A SUB connected to a libzmq PUB bound on loopback, its subscription in effect: it reaches
+ * the PUB a little after the handshake, so probes are published until one is heard. */
+static struct zt_sock *sub_ready(struct fx *f, void **pub)
 {
-    struct fx *f = *state;
     char ep[256];
-    void *pub = zbind(f, ZMQ_PUB, "tcp://127.0.0.1:*", ep, sizeof ep);
+    *pub = zbind(f, ZMQ_PUB, "tcp://127.0.0.1:*", ep, sizeof ep);
     struct zt_sock *s = zopen(f, ep, ZT_SUB, NULL, 0);
     assert_true(spin_until(f, is_connected, s, 2000));
-    /* the subscription reaches the PUB a little after the handshake: probe until heard */
-    struct want w = {&f->rx, 1};
     for (int i = 0; i < 2000 && !f->rx.n_msgs; i++) {
-        zmq_send(pub, "probe", 5, 0);
+        zmq_send(*pub, "probe", 5, 0);
         spin(f, 1);
     }
     assert_true(f->rx.n_msgs > 0);
-    spin(f, 20);
+    spin(f, 20); /* the probes still on their way */
+    return s;
+}
+
+static void test_zmtp_sub_gets_everything_in_order(void **state)
+{
+    struct fx *f = *state;
+    void *pub;
+    struct zt_sock *s = sub_ready(f, &pub);
+    struct want w = {&f->rx, 1};
     size_t base = f->rx.n_msgs;
     for (int i = 0; i < 1000; i++) {
         char t[32];
@@ -367,16 +375,8 @@ static void test_zmtp_sub_gets_everything_in_order(void **state)
 static void test_zmtp_pause_reading_holds_messages(void **state)
 {
     struct fx *f = *state;
-    char ep[256];
-    void *pub = zbind(f, ZMQ_PUB, "tcp://127.0.0.1:*", ep, sizeof ep);
-    struct zt_sock *s = zopen(f, ep, ZT_SUB, NULL, 0);
-    assert_true(spin_until(f, is_connected, s, 2000));
-    for (int i = 0; i < 2000 && !f->rx.n_msgs; i++) {
-        zmq_send(pub, "probe", 5, 0);
-        spin(f, 1);
-    }
-    assert_true(f->rx.n_msgs > 0);
-    spin(f, 20);
+    void *pub;
+    struct zt_sock *s = sub_ready(f, &pub);
     size_t base = f->rx.n_msgs;
     zt_pause_reading(s, 1);
     zt_pause_reading(s, 1); /* idempotent */
